@@ -31,6 +31,9 @@ class DeblurNet(nn.Module, abc.ABC):
     architecture: ClassVar[str] = ""
     input_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     pad_multiple: ClassVar[int] = 1
+    # Set by training.models.build: the registry name and constructor overrides that made this network.
+    model_name: str = ""
+    model_kwargs: dict = {}
 
     @abc.abstractmethod
     def forward_supervised(self, x: torch.Tensor) -> list[torch.Tensor]:

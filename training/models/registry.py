@@ -59,7 +59,11 @@ def build(name: str, **overrides: object) -> DeblurNet:
         >>> from training.models import build
         >>> net = build("rdafnet-small", num_blocks=4)
     """
-    return spec(name).factory(**overrides)
+    model = spec(name).factory(**overrides)
+    # Recorded so that checkpoints and manifests can rebuild exactly this network.
+    model.model_name = name
+    model.model_kwargs = dict(overrides)
+    return model
 
 
 def strip_module_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -87,7 +91,7 @@ def from_official(name: str, state_dict: Mapping[str, object], **overrides: obje
     s = spec(name)
     if s.official_converter is None:
         raise ValueError(f"{name!r} has no official code release, so there is no official checkpoint layout to load")
-    model = s.factory(**overrides)
+    model = build(name, **overrides)
     ours = s.official_converter(unwrap_checkpoint(state_dict))
     missing, unexpected = model.load_state_dict(ours, strict=False)
     if missing or unexpected:
