@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        import torch
+
         from training.models import build, list_models, spec
         from training.models.complexity import count_macs, count_parameters
     except ImportError as exc:
@@ -22,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     rows = []
     for name in list_models():
-        net = build(name)
+        with torch.device("meta"):     # counting needs shapes only: no weights are initialised
+            net = build(name)
         macs = []
         for h, w in SIZES:
             m = net.pad_multiple

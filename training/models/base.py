@@ -31,6 +31,8 @@ class DeblurNet(nn.Module, abc.ABC):
     architecture: ClassVar[str] = ""
     input_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
     pad_multiple: ClassVar[int] = 1
+    # Image-to-image networks are not critics; the GAN critic (bag-critic) sets this True.
+    is_critic: ClassVar[bool] = False
     # Set by training.models.build: the registry name and constructor overrides that made this network.
     model_name: str = ""
     model_kwargs: dict = {}

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sdk.manifest import Manifest
+from training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.models import build
+
+
+def test_checkpoint_round_trip_rebuilds_the_same_network(tmp_path):
+    torch.manual_seed(0)
+    net = build("rdafnet-nano").eval()
+    path = save_checkpoint(tmp_path / "ckpt.pt", net, step=7)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]        # no temporary file left behind
+    model, manifest = load_model(path)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(model(x), net(x))
+    assert isinstance(manifest, Manifest)
+    assert manifest.variant == "rdafnet-nano" and manifest.value_range == (-1.0, 1.0)
+    assert manifest.checkpoint_sha256 and len(manifest.checkpoint_sha256) == 64
+    assert load_checkpoint(path)["step"] == 7
+
+
+def test_missing_corrupt_and_foreign_checkpoints_say_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+    truncated = tmp_path / "truncated.pt"
+    save_checkpoint(truncated, build("rdafnet-nano"))
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    with pytest.raises(ValueError, match="not a deblur-sdk checkpoint"):
+        load_model(foreign)
+
+
+def test_weights_of_another_variant_are_rejected(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", build("rdafnet-nano"))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model_name"] = "rdafnet-small"
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="do not fit 'rdafnet-small'"):
+        load_model(path)

@@ -1,0 +1,124 @@
+"""Model checkpoints: weights plus the manifest, written atomically, loaded with clear errors.
+
+A checkpoint is a ``torch.save``'d dict::
+
+    {"format": 1, "model_name": "rdafnet-nano", "model_kwargs": {...}, "state_dict": {...},
+     "manifest": {...}, ...}                     # the trainer adds optimiser, scheduler, step, RNG, config
+
+Everything in it loads with ``torch.load(weights_only=True)``, so opening a checkpoint never runs code.
+
+Example::
+
+    >>> model, manifest = load_model("runs/nano/best.pt")
+    >>> manifest.value_range
+    (-1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdk.manifest import Manifest, ManifestError
+
+from .models import DeblurNet, build
+
+CHECKPOINT_FORMAT = 1
+
+
+def toolchain() -> dict[str, str]:
+    return {"torch": torch.__version__.split("+")[0]}
+
+
+def model_manifest(model: DeblurNet, **fields: Any) -> Manifest:
+    """The manifest describing ``model`` (built through ``training.models.build``)."""
+    if not model.model_name:
+        raise ValueError("model has no registry name: build it with training.models.build(name)")
+    base = dict(
+        architecture=model.architecture,
+        variant=model.model_name,
+        value_range=tuple(model.input_range),
+        pad_multiple=int(model.pad_multiple),
+        toolchain=toolchain(),
+    )
+    base.update(fields)
+    return Manifest(**base)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: DeblurNet, **extra: Any) -> Path:
+    """Write ``model`` (and any ``extra`` entries) to ``path`` atomically: a temporary file, then a rename.
+
+    A crash mid-write leaves the previous checkpoint intact, never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model_name": model.model_name,
+        "model_kwargs": dict(model.model_kwargs),
+        "state_dict": model.state_dict(),
+        "manifest": model_manifest(model).to_dict(),
+    }
+    payload.update(extra)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, with errors that say what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated/corrupt/foreign files
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): {exc}") from None
+    if not isinstance(ckpt, Mapping) or ckpt.get("format") != CHECKPOINT_FORMAT or "state_dict" not in ckpt:
+        raise ValueError(
+            f"{path} is not a deblur-sdk checkpoint (format {CHECKPOINT_FORMAT}); "
+            "for the authors' own releases use training.models.from_official"
+        )
+    return dict(ckpt)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[DeblurNet, Manifest]:
+    """Rebuild the network stored in a checkpoint, in eval mode, with its manifest.
+
+    ``use_ema`` picks the exponential-moving-average weights when the checkpoint has them.
+    """
+    ckpt = load_checkpoint(path)
+    model = build(ckpt["model_name"], **ckpt.get("model_kwargs", {}))
+    key = "ema_state_dict" if use_ema and ckpt.get("ema_state_dict") is not None else "state_dict"
+    try:
+        model.load_state_dict(ckpt[key])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit {ckpt['model_name']!r}: {exc}") from None
+    try:
+        manifest = Manifest.from_dict(ckpt["manifest"], source=str(path))
+    except (KeyError, ManifestError) as exc:
+        raise ValueError(f"{path}: checkpoint manifest is missing or invalid: {exc}") from None
+    manifest = manifest.replace(checkpoint_sha256=file_sha256(path))
+    return model.eval(), manifest
