@@ -46,7 +46,7 @@ setup(
     packages=find_packages(include=["sdk", "sdk.*", "kernels", "kernels.*", "export", "export.*",
                                     "training", "training.*"]),
     package_data={
-        "sdk": ["models/*.onnx", "models/*.json", "models/*.md"],
+        "sdk": ["models/*.onnx", "models/*.json", "models/*.md", "data/*.png", "data/*.md"],
         "training": ["configs/*.yaml"],
         "export": ["data/*.json"],
     },

@@ -1,0 +1,126 @@
+"""``deblur run INPUT``: deblur an image, a video, a folder, a camera or a network stream.
+
+Files show a progress bar; live streams a statistics line (fps, drops, latency) once a second.
+Ctrl-C stops cleanly: queued frames are finished and the output file is closed playable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HELP = "deblur an image, video, image folder, camera or stream (-o OUT to save, --show to watch)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="image, video file, image folder or glob, camera index, /dev/videoN, csi://N, "
+                                      "rtsp://..., http(s)://... MJPEG, or a GStreamer pipeline")
+    parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, or folder; "
+                                               "default for files: <input>_deblurred beside the current folder")
+    parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--tile", type=int, help="force tiles of this size (default: only when a frame is too large)")
+    parser.add_argument("--show", action="store_true", help="show the result in a window (q or Esc stops)")
+    parser.add_argument("--side-by-side", action="store_true", help="output input | deblurred next to each other")
+    parser.add_argument("--skip-sharp", action="store_true", help="pass frames that are already sharp through untouched")
+    parser.add_argument("--sharp-threshold", type=float, help="blur score above which a frame counts as sharp")
+    parser.add_argument("--drop", choices=("oldest", "newest", "block"),
+                        help="what a live stream does when inference falls behind (default: oldest)")
+    parser.add_argument("--queue-size", type=int, default=2)
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--fps", type=float, help="frame rate for image folders and the output video")
+
+
+def default_output(source: Any) -> Path | None:
+    """``clip.mp4`` -> ``clip_deblurred.mp4``, ``frames/`` -> ``frames_deblurred/``; None for live sources."""
+    if source.is_live:
+        return None
+    if source.kind in ("file", "image"):
+        path = Path(str(source.uri))
+        return Path(f"{path.stem}_deblurred{path.suffix if source.kind == 'image' else '.mp4'}")
+    name = Path(str(source.uri).split("*")[0].rstrip("/")).name or "frames"
+    return Path(f"{name}_deblurred")
+
+
+def side_by_side_hook(frame: Any, result: Any) -> Any:
+    import numpy as np
+
+    return np.hstack([frame.image, result])
+
+
+class _Progress:
+    """tqdm when installed (it is not in the runtime-only install), else a plain status line."""
+
+    def __init__(self, total: int | None, live: bool) -> None:
+        self.total, self.live = total, live
+        self._bar: Any = None
+        self._last = 0.0
+        if total and not live:
+            try:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, unit="frame", dynamic_ncols=True, file=sys.stderr)
+            except ImportError:
+                pass
+
+    def update(self, snapshot: Any, *, final: bool = False) -> None:
+        if self._bar is not None:
+            self._bar.update(snapshot.counts["written"] - self._bar.n)
+            self._bar.set_postfix_str(f"{snapshot.recent_fps_out:.1f} fps, dropped {snapshot.counts['dropped']}")
+            return
+        now = time.monotonic()
+        if not final and now - self._last < 1.0:
+            return
+        self._last = now
+        done = f"{snapshot.counts['written']}/{self.total} | " if self.total and not self.live else ""
+        print(f"\r{done}{snapshot.line()}\033[K", end="" if not final else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    import sdk
+    from sdk.blur import DEFAULT_SHARP_THRESHOLD
+    from sdk.stream import VideoSource, WindowSink, open_sink
+
+    source = VideoSource(args.input, fps=args.fps)
+    try:
+        output = Path(args.output) if args.output else (None if args.show else default_output(source))
+        if output is None and not args.show:
+            raise ValueError("a live stream needs somewhere to go: -o OUT (video or folder) or --show")
+        deblur = sdk.Deblurrer(args.model, backend=args.backend, device=args.device, tile=args.tile)
+        sinks: list[Any] = [WindowSink()] if args.show else []
+        if output is not None:
+            sinks.append(open_sink(output, fps=args.fps or source.fps, single_image=source.kind == "image"))
+    except BaseException:
+        source.close()   # a live source's capture thread would otherwise keep the camera open
+        raise
+    print(f"deblur run: {args.input} -> {output or 'window'} with {deblur.info.model} "
+          f"({deblur.info.backend}, {deblur.info.device}, {deblur.info.precision})", file=sys.stderr)
+    runner = sdk.run(source, deblur, sinks=sinks, on_frame=side_by_side_hook if args.side_by_side else None,
+                     queue_size=args.queue_size, drop=args.drop, skip_sharp=args.skip_sharp,
+                     sharp_threshold=args.sharp_threshold or DEFAULT_SHARP_THRESHOLD, max_frames=args.max_frames,
+                     block=False)
+    progress = _Progress(min(source.frame_count, args.max_frames or source.frame_count) or None, source.is_live)
+    interrupted = False
+    try:
+        while not runner.join(timeout=0.25):
+            progress.update(runner.snapshot())
+    except KeyboardInterrupt:
+        interrupted = True
+        runner.stop()
+        runner.join(timeout=30.0)
+    finally:
+        snapshot = runner.snapshot()
+        progress.update(snapshot, final=True)
+        progress.close()
+    print(snapshot.table(), file=sys.stderr)
+    if output is not None:
+        print(f"wrote {snapshot.counts['written']} frame(s) to {output}")
+    return 130 if interrupted else 0

@@ -1,0 +1,331 @@
+"""``sdk.Deblurrer``: one object per model, one call per frame.
+
+Example::
+
+    >>> import sdk
+    >>> deblur = sdk.Deblurrer("rdafnet-nano.engine")     # or "model.onnx", "model.pt", or no argument
+    >>> sharp = deblur.process(frame)                      # HxWx3 uint8 BGR in, the same out
+    >>> sharp_batch = deblur.process_batch([frame1, frame2])
+    >>> print(deblur.info)
+
+Threads: :meth:`Deblurrer.process` may be called from several threads at once. Buffers come from a
+thread-safe pool (each call borrows its own and gives them back), and a lock serialises calls into the
+backend (one TensorRT execution context / ONNX Runtime binding), so pre- and post-processing of one
+frame overlap with inference of another. ``prepare`` / ``infer`` / ``finish`` split one call into its
+three stages for pipelines such as :func:`sdk.run`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, NonFiniteOutputError, open_backend
+from .manifest import Manifest
+from .processing import COLORS, ArrayPool, FrameConverter, FrameSpec, inspect_frame, padded_size
+from .tiling import TilePlan, blend_tiles, choose_tile, plan_tiles
+
+# Without a profile, frames above this many pixels are tiled: a 1080p frame runs whole, 4K in tiles,
+# which bounds the activations a full-resolution deblurring network allocates.
+DEFAULT_MAX_PIXELS = 1920 * 1088
+NONFINITE_POLICIES = ("raise", "fp32")
+
+
+def default_model_path() -> Path:
+    """The bundled default model, ``sdk/models/default.onnx``; FileNotFoundError when this install lacks it."""
+    ref = resources.files("sdk") / "models" / "default.onnx"
+    if not ref.is_file():
+        raise FileNotFoundError(
+            "the bundled default model (sdk/models/default.onnx) is not in this installation; "
+            "pass a model path instead, e.g. sdk.Deblurrer('model.onnx')"
+        )
+    return Path(str(ref))
+
+
+@dataclass
+class PreparedFrame:
+    """A frame between :meth:`Deblurrer.prepare` and :meth:`Deblurrer.finish`: its model tensors and timings."""
+
+    frame: np.ndarray
+    spec: FrameSpec
+    planes: np.ndarray                  # the model input (P, Hp, Wp), borrowed from the Deblurrer's pool
+    output: np.ndarray | None = None    # the network's answer, same shape; borrowed by infer()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def buffers(self) -> list[np.ndarray]:
+        return [a for a in (self.planes, self.output) if a is not None]
+
+
+@dataclass(frozen=True)
+class DeblurrerInfo:
+    """What runs: the manifest, and the backend, device and precision it runs on."""
+
+    model: str
+    manifest: Manifest
+    manifest_source: str
+    backend: str
+    device: str
+    precision: str
+    details: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        m = self.manifest
+        lines = [
+            f"model         {self.model}",
+            f"backend       {self.backend} on {self.device}, {self.precision}",
+            f"network       {m.architecture} / {m.variant}",
+            f"tensors       {m.input_name} -> {m.final_output} ({m.layout}, {m.in_channels} channels, {m.color_order})",
+            f"value range   {m.value_range[0]:g} .. {m.value_range[1]:g}, residual={m.residual}",
+            f"pad multiple  {m.pad_multiple}",
+            f"manifest      from {self.manifest_source}",
+        ]
+        if m.shape_profile is not None:
+            p = m.shape_profile
+            lines.append("profile       " + "  ".join(f"{k} {v[0]}x{v[1]}x{v[2]}" for k, v in
+                                                     (("min", p.min), ("opt", p.opt), ("max", p.max))))
+        if m.toolchain:
+            lines.append("built with    " + ", ".join(f"{k} {v}" for k, v in sorted(m.toolchain.items())))
+        lines += [f"{k:<13} {v}" for k, v in self.details.items()]
+        return "\n".join(lines)
+
+
+class Deblurrer:
+    """Deblur frames with a TensorRT engine, an ONNX model, a PyTorch checkpoint or the bundled default.
+
+    Args:
+        model: ``.engine``/``.plan`` (TensorRT), ``.onnx`` (ONNX Runtime), ``.pt`` (PyTorch), a
+            :class:`sdk.backends.Backend` instance, or ``None`` for the bundled default model.
+        backend: "auto" (from the suffix), "tensorrt", "onnxruntime" or "torch".
+        device: "auto", "cpu", "cuda" or "cuda:N".
+        tile: ``None`` tiles only frames larger than the model's profile or ``max_pixels``; an int or
+            ``(h, w)`` forces tiles of that size.
+        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps).
+        color: channel order of the frames you pass and get back, "bgr" (OpenCV) or "rgb".
+        precision: ``None`` runs the artefact's own precision; "fp16" asks ONNX Runtime's TensorRT
+            provider or the PyTorch backend for half precision.
+        on_nonfinite: "raise" (NaN/Inf in an output raise :class:`NonFiniteOutputError`) or "fp32"
+            (switch once to a float32 twin of the backend and recompute).
+        max_pixels: the memory budget, in pixels, above which frames are tiled.
+        backend_options: passed to the backend (e.g. ``threads=2`` for ONNX Runtime, ``cuda_graph=True``
+            for TensorRT).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | Backend | None = None, *, backend: str = "auto",
+                 device: str = "auto", tile: int | tuple[int, int] | None = None, tile_overlap: int = 32,
+                 color: str = "bgr", precision: str | None = None, on_nonfinite: str = "raise",
+                 max_pixels: int | None = None, **backend_options: Any) -> None:
+        if color not in COLORS:
+            raise ValueError(f"color must be one of {COLORS}, got {color!r}")
+        if on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"on_nonfinite must be one of {NONFINITE_POLICIES}, got {on_nonfinite!r}")
+        if tile_overlap < 0:
+            raise ValueError(f"tile_overlap must be >= 0, got {tile_overlap}")
+        self.color = color
+        self.on_nonfinite = on_nonfinite
+        self.tile_overlap = int(tile_overlap)
+        self._tile = self._check_tile(tile)
+        if isinstance(model, Backend):
+            self._backend, self.model_path = model, f"<{type(model).__name__}>"
+        else:
+            path = Path(model) if model is not None else default_model_path()
+            self._backend = open_backend(path, backend=backend, device=device, precision=precision,
+                                         **backend_options)
+            self.model_path = str(path)
+        self.manifest: Manifest = self._backend.manifest
+        limits = self._backend.limits
+        self.max_pixels = max_pixels if max_pixels is not None else (
+            None if limits.max_hw is not None else DEFAULT_MAX_PIXELS)
+        self._lock = threading.Lock()
+        self._converter = FrameConverter(self.manifest, color=color)
+        self._pool = ArrayPool()
+        self._plans: dict[tuple[int, int], TilePlan | None] = {}
+
+    @staticmethod
+    def _check_tile(tile: int | tuple[int, int] | None) -> tuple[int, int] | None:
+        if tile is None:
+            return None
+        size = (tile, tile) if isinstance(tile, int) else tuple(tile)
+        if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+            raise ValueError(f"tile must be None, a positive int or (height, width), got {tile!r}")
+        return size[0], size[1]
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def info(self) -> DeblurrerInfo:
+        b = self._backend
+        return DeblurrerInfo(self.model_path, b.manifest, b.manifest_source, b.name, b.device, b.precision,
+                             b.describe())
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """Deblur one frame; the result has the frame's shape, dtype and channel order."""
+        return self.finish(self.infer(self.prepare(frame)))
+
+    __call__ = process
+
+    def process_timed(self, frame: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """:meth:`process` plus the seconds spent in "pre", "infer" and "post"."""
+        job = self.infer(self.prepare(frame))
+        return self.finish(job), job.timings
+
+    # A frame in three stages, so that a pipeline (sdk.run) can pre-process the next frame and
+    # post-process the previous one while the accelerator works on this one.
+    def prepare(self, frame: np.ndarray) -> PreparedFrame:
+        """Stage 1: check the frame and convert it to the model's tensor (buffers from a pool)."""
+        t0 = time.perf_counter()
+        spec = inspect_frame(frame, color=self.color)
+        hw = self._padded(spec)
+        shape = self._converter.planes_shape(spec, hw)
+        # Only the input is borrowed here: frames waiting in a pipeline's queue hold one buffer, not two.
+        job = PreparedFrame(frame, spec, self._converter.to_model(frame, spec, self._pool.take(shape)))
+        job.timings["pre"] = time.perf_counter() - t0
+        return job
+
+    def infer(self, job: PreparedFrame) -> PreparedFrame:
+        """Stage 2: run the network on a prepared frame (tiled when it is too large); returns ``job``."""
+        t0 = time.perf_counter()
+        conv = self._converter
+        if job.output is None:
+            job.output = self._pool.take(job.planes.shape)
+        plan = self._plan(job.planes.shape[1:])
+        if plan is None:
+            self._run_backend(conv.batch_view(job.planes), conv.batch_view(job.output))
+        else:
+            tile_shape = (job.planes.shape[0], plan.tile_h, plan.tile_w)
+            tile_in, tile_out = self._pool.take(tile_shape), self._pool.take(tile_shape)
+            try:
+                blend_tiles(job.planes, job.output, plan,
+                            lambda tin, tout: self._run_backend(conv.batch_view(tin), conv.batch_view(tout)),
+                            tile_in, tile_out)
+            finally:
+                self._pool.give(tile_in, tile_out)
+        job.timings["infer"] = time.perf_counter() - t0
+        return job
+
+    def finish(self, job: PreparedFrame) -> np.ndarray:
+        """Stage 3: the network's answer in the frame's own format; the job's buffers go back to the pool."""
+        t0 = time.perf_counter()
+        if job.output is None:
+            raise ValueError("finish() needs a job that infer() has run")
+        try:
+            result = self._converter.from_model(job.output, job.frame, job.spec, model_input=job.planes)
+        finally:
+            self._pool.give(*job.buffers())
+        job.timings["post"] = time.perf_counter() - t0
+        return result
+
+    def release(self, job: PreparedFrame) -> None:
+        """Give a prepared frame's buffers back without finishing it (a pipeline dropped the frame)."""
+        self._pool.give(*job.buffers())
+
+    def process_batch(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Deblur several frames; same-size frames share one backend call where the model allows a batch."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 4:
+            frames = list(frames)
+        if not isinstance(frames, Sequence):
+            raise TypeError(f"process_batch expects a list of frames, got {type(frames).__name__}")
+        specs = [inspect_frame(f, color=self.color) for f in frames]
+        results: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, spec in enumerate(specs):
+            groups.setdefault((spec.height, spec.width, spec.channels, spec.dtype.str), []).append(i)
+        max_batch = self._backend.limits.max_batch or len(frames)
+        for indices in groups.values():
+            spec = specs[indices[0]]
+            hw = self._padded(spec)
+            if self.manifest.in_channels != 3 or self._plan(hw) is not None or len(indices) == 1:
+                for i in indices:
+                    results[i] = self.process(frames[i])
+                continue
+            for start in range(0, len(indices), max_batch):
+                chunk = indices[start:start + max_batch]
+                for i, r in zip(chunk, self._run_batch([frames[i] for i in chunk], spec, hw)):
+                    results[i] = r
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> Deblurrer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        b = self._backend
+        return (f"Deblurrer({self.model_path!r}, backend={b.name!r}, device={b.device!r}, "
+                f"precision={b.precision!r}, model={self.manifest.variant!r})")
+
+    # ------------------------------------------------------------------ internals
+    def _padded(self, spec: FrameSpec) -> tuple[int, int]:
+        return padded_size(spec.height, spec.width, self.manifest.pad_multiple, self._backend.limits.min_hw)
+
+    def _plan(self, size: tuple[int, ...]) -> TilePlan | None:
+        """The tiling for a padded size, or None when the frame runs whole (cached per size)."""
+        hw = (int(size[0]), int(size[1]))
+        if hw not in self._plans:
+            limits = self._backend.limits
+            multiple = self.manifest.pad_multiple
+            tile: tuple[int, int] | None
+            if self._tile is not None:
+                forced = (min(hw[0], max(multiple, self._tile[0] // multiple * multiple)),
+                          min(hw[1], max(multiple, self._tile[1] // multiple * multiple)))
+                tile = forced if forced != hw else None
+            else:
+                tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
+                                   multiple=multiple, min_hw=limits.min_hw)
+            if len(self._plans) > 16:   # a stream of ever-changing sizes must not grow this without bound
+                self._plans.clear()
+            self._plans[hw] = None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap,
+                                                                   multiple=multiple)
+        return self._plans[hw]
+
+    def _run_backend(self, batch: np.ndarray, out: np.ndarray) -> None:
+        with self._lock:
+            backend = self._backend
+            backend.infer(batch, out)
+            if _finite(out):
+                return
+            if self.on_nonfinite != "fp32" or backend.precision == "fp32":
+                raise NonFiniteOutputError(
+                    f"the {backend.name} backend ({backend.precision}) produced NaN/Inf for a {tuple(batch.shape)} "
+                    "input; returning it would give a black frame. "
+                    + ("Pass on_nonfinite='fp32' to fall back to float32." if backend.precision != "fp32"
+                       else "The model itself overflows in float32: check the model and its input range."))
+            warnings.warn(f"{backend.name} ({backend.precision}) produced NaN/Inf; switching to float32",
+                          RuntimeWarning, stacklevel=4)
+            fallback = backend.fp32_fallback()
+            fallback.infer(batch, out)
+            if not _finite(out):
+                raise NonFiniteOutputError("the float32 fallback also produced NaN/Inf: the model itself is broken")
+            self._backend = fallback
+            backend.close()
+
+    def _run_batch(self, frames: list[np.ndarray], spec: FrameSpec, hw: tuple[int, int]) -> list[np.ndarray]:
+        n = len(frames)
+        batch, out = self._pool.take((n, 3, *hw)), self._pool.take((n, 3, *hw))
+        try:
+            for i, f in enumerate(frames):
+                self._converter.to_model(f, spec, batch[i])
+            self._run_backend(batch, out)
+            return [self._converter.from_model(out[i], f, spec, model_input=batch[i]) for i, f in enumerate(frames)]
+        finally:
+            self._pool.give(batch, out)
+
+
+def _finite(array: np.ndarray) -> bool:
+    # One float32 reduction instead of an isfinite() mask: NaN and Inf propagate into the sum.
+    return bool(np.isfinite(array.sum()))

@@ -1,0 +1,71 @@
+"""Backend selection: by suffix, execution providers per device, profile checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdk.backends import backend_for
+from sdk.backends.base import ShapeLimits
+from sdk.backends.onnxruntime import select_providers
+from sdk.manifest import ShapeProfile
+
+ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def names(providers):
+    return [p if isinstance(p, str) else p[0] for p in providers]
+
+
+def test_backend_is_chosen_by_suffix():
+    assert backend_for(Path("m.engine")) == backend_for(Path("m.plan")) == "tensorrt"
+    assert backend_for(Path("m.onnx")) == "onnxruntime"
+    assert backend_for(Path("m.pt")) == backend_for(Path("M.PTH")) == "torch"
+    assert backend_for(Path("m.onnx"), "onnxruntime") == "onnxruntime"
+
+
+def test_onnxruntime_providers_per_device():
+    assert names(select_providers("auto", ALL, fp16=False)) == ALL
+    assert names(select_providers("auto", ["CPUExecutionProvider"], fp16=False)) == ["CPUExecutionProvider"]
+    assert names(select_providers("cpu", ALL, fp16=False)) == ["CPUExecutionProvider"]
+    cuda = select_providers("cuda:1", ALL, fp16=False)
+    assert names(cuda) == ["CUDAExecutionProvider", "CPUExecutionProvider"] and cuda[0][1]["device_id"] == 1
+    trt = select_providers("tensorrt", ALL, fp16=True)[0]
+    assert trt[0] == "TensorrtExecutionProvider" and trt[1]["trt_fp16_enable"] and trt[1]["trt_engine_cache_enable"]
+    with pytest.raises(RuntimeError, match="onnxruntime-gpu"):
+        select_providers("cuda", ["CPUExecutionProvider"], fp16=False)
+
+
+def test_shape_limits_from_a_profile_name_the_range():
+    limits = ShapeLimits.from_profile(ShapeProfile(min=(1, 16, 16), opt=(1, 720, 1280), max=(2, 1088, 1920)))
+    limits.check((2, 3, 1088, 1920))
+    limits.check((1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"1x1090x1920 is outside the model's profile \[1x16x16 \.\. 2x1088x1920\]"):
+        limits.check((1, 3, 1090, 1920))
+    with pytest.raises(ValueError, match="outside the model's profile"):
+        limits.check((3, 3, 64, 64))
+    ShapeLimits().check((64, 3, 4096, 4096))      # no profile: anything goes
+
+
+def test_onnx_float16_model_casts_in_and_out(onnx_models):
+    from sdk.backends.onnxruntime import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(onnx_models["fp16"], device="cpu", threads=1)
+    x = np.linspace(0, 1, 2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    out = np.empty_like(x)
+    backend.infer(x, out)
+    np.testing.assert_allclose(out, x.astype(np.float16).astype(np.float32))
+    with pytest.raises(Exception, match="no float32 fallback"):
+        backend.fp32_fallback()
+
+
+def test_fp16_request_on_cpu_is_reported_honestly(onnx_models):
+    import sdk
+
+    with pytest.warns(UserWarning, match="needs ONNX Runtime's TensorRT provider"):
+        d = sdk.Deblurrer(onnx_models["identity"], device="cpu", precision="fp16")
+    assert d.info.precision == "fp32"
+    with pytest.raises(ValueError, match="'fp32' or 'fp16'"):
+        sdk.Deblurrer(onnx_models["identity"], device="cpu", precision="int4")
