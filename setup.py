@@ -44,7 +44,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["sdk", "sdk.*", "kernels", "kernels.*", "export", "export.*",
-                                    "training", "training.*"]),
+                                    "training", "training.*", "benchmarks", "benchmarks.*"]),
     package_data={
         "sdk": ["models/*.onnx", "models/*.json", "models/*.md", "data/*.png", "data/*.md"],
         "training": ["configs/*.yaml"],

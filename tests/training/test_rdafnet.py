@@ -78,10 +78,10 @@ def test_registry_entries_describe_the_family() -> None:
     with torch.device("meta"):
         nano, small = build("rdafnet-nano"), build("rdafnet-small")
     assert type(nano) is type(small) is RDAFNet
-    assert count_parameters(nano) == 251_744
-    assert count_parameters(small) == 1_849_536
-    assert nano.trunk.blocks[0].convs[0].in_channels == 32 and len(nano.trunk.blocks) == 4
-    assert small.trunk.blocks[0].convs[0].in_channels == 64 and len(small.trunk.blocks) == 8
+    assert count_parameters(nano) == 174_264
+    assert count_parameters(small) == 987_840
+    assert nano.trunk.blocks[0].convs[0].in_channels == 24 and len(nano.trunk.blocks) == 5
+    assert small.trunk.blocks[0].convs[0].in_channels == 64 and len(small.trunk.blocks) == 4
 
 
 def test_single_stage_reproduces_the_authors_output(native_convolutions: None) -> None:

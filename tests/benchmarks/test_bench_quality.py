@@ -1,0 +1,51 @@
+"""Quality across backends on a tiny paired set: ONNX Runtime float32 must score what PyTorch float32 scores."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.latency import from_module
+from benchmarks.quality import QualitySettings, run_quality, write_quality
+from training.data.imageio import write_rgb
+from training.models import build
+
+
+@pytest.fixture()
+def tiny_pairs(tmp_path):
+    rng = np.random.default_rng(0)
+    for side in ("blur", "sharp"):
+        (tmp_path / "data" / side).mkdir(parents=True)
+    for i in range(2):
+        sharp = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+        blur = ((sharp.astype(np.float32) + np.roll(sharp, 2, axis=1)) / 2).round().astype(np.uint8)
+        write_rgb(tmp_path / "data" / "blur" / f"{i}.png", blur)
+        write_rgb(tmp_path / "data" / "sharp" / f"{i}.png", sharp)
+    return tmp_path / "data"
+
+
+def test_quality_rows_per_backend_and_precision(tmp_path, tiny_pairs):
+    net = build("rdafnet-nano", num_blocks=1)
+    mut = from_module(net, workdir=tmp_path / "work")
+    settings = QualitySettings(backends=("torch-fp32", "torch-bf16", "torch-fp16", "ort-cpu"), device="cpu")
+    result = run_quality(mut, tiny_pairs, settings)
+    rows = {r["backend"]: r for r in result["rows"]}
+    assert result["reference"] == "torch-fp32"
+    assert rows["torch-fp32"]["images"] == 2 and math.isfinite(rows["torch-fp32"]["psnr"])
+    assert rows["torch-fp32"]["delta_psnr_db"] == 0.0 and "within_tolerance" not in rows["torch-fp32"]
+    # Same weights, same float32 arithmetic up to rounding: the 8-bit outputs agree to well under 0.01 dB.
+    assert abs(rows["ort-cpu"]["delta_psnr_db"]) < 0.01 and rows["ort-cpu"]["within_tolerance"] is True
+    bf16 = rows["torch-bf16"]
+    assert bf16["precision"] == "bf16" and isinstance(bf16["within_tolerance"], bool)
+    assert bf16["within_tolerance"] == (abs(bf16["delta_psnr_db"]) <= 0.1)
+    assert rows["torch-fp16"]["available"] is False and "CUDA" in rows["torch-fp16"]["reason"]
+    # Both rows scored the same blurred inputs.
+    assert rows["ort-cpu"]["input_psnr"] == rows["torch-fp32"]["input_psnr"]
+
+    json_path, md_path = write_quality(result, tmp_path / "out")
+    assert json.loads(json_path.read_text())["schema"] == "deblur-quality/1"
+    md = md_path.read_text()
+    assert "| ort-cpu | fp32 | cpu | 2 |" in md and "`torch-fp16`" in md
