@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from .dispatch import use_triton
+from .dispatch import custom_op_export_active, use_triton
+
+# The Triton tile holds every channel of a token (see kernels.triton_self_attention).
+TRITON_MAX_CHANNELS = 256
 
 
 def self_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -14,15 +17,23 @@ def self_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
 
 
 def self_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """Attention with tokens along the last axis, as MSAN lays them out: q, k, v are (B, C, N).
+    """Attention with tokens along the last axis, as MSAN lays them out: q, k (B, C, N), v (B, Cv, N).
 
-    MSAN itself uses ``scale=1`` (no 1/sqrt(C)). The Triton path never builds the N x N matrix.
+    MSAN itself uses ``scale=1`` (no 1/sqrt(C)). The Triton path (flash attention, online softmax)
+    never builds the N x N matrix, so its memory is O(N·C); it takes up to 256 channels.
 
     Example::
 
         >>> out = self_attention(torch.randn(1, 16, 40), torch.randn(1, 16, 40), torch.randn(1, 16, 40))
     """
-    if use_triton(q, k, v):
+    if custom_op_export_active():
+        from .onnx_ops import self_attention_op
+
+        return self_attention_op(q, k, v, scale)
+    widest = max(q.shape[1], v.shape[1]) if q.dim() == 3 and v.dim() == 3 else 0
+    too_wide = (f"{widest} channels (the Triton kernel takes up to {TRITON_MAX_CHANNELS})"
+                if widest > TRITON_MAX_CHANNELS else None)
+    if use_triton(q, k, v, unsupported=too_wide):
         from .triton_self_attention import self_attention_triton
 
         return self_attention_triton(q, k, v, scale)

@@ -110,7 +110,7 @@ def test_multi_stage_reproduces_the_authors_three_outputs(native_convolutions: N
 
 
 def test_blocks_route_attention_through_the_public_kernel_ops(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = {"pixel_attention": 0, "attention_fusion": 0}
+    calls = {"pixel_attention": 0, "attention_fusion_with_map": 0}
 
     def counting(name: str):
         real = getattr(kernels, name)
@@ -126,7 +126,7 @@ def test_blocks_route_attention_through_the_public_kernel_ops(monkeypatch: pytes
     net = RDAFNet(base_channels=4, num_blocks=3).eval()
     with torch.no_grad():
         net(torch.zeros(1, 3, 8, 8))
-    assert calls == {"pixel_attention": 3, "attention_fusion": 9}
+    assert calls == {"pixel_attention": 3, "attention_fusion_with_map": 9}
 
 
 @pytest.mark.parametrize("name", ["rdafnet-nano", "rdafnet-small"])

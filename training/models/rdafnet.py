@@ -74,23 +74,21 @@ class RDAFB(nn.Module):
     def _conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
         return F.instance_norm(self.convs[i](x))
 
-    def _map(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.attention[i](x))
-
-    def _fused(self, i: int, maps: Sequence[torch.Tensor], features: torch.Tensor) -> torch.Tensor:
-        fuse = _conv_at(self.fuse, i)
-        return kernels.attention_fusion(maps, fuse.weight, fuse.bias, _conv_at(self.refine_depthwise, i).weight,
-                                        _conv_at(self.refine_pointwise, i).weight, features)
+    def _attend(self, i: int, maps: Sequence[torch.Tensor], layer_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer i's sigmoid map M_{i+1} and the fused attention applied to its output, in one kernel call."""
+        am, fuse = _conv_at(self.attention, i + 1), _conv_at(self.fuse, i)
+        return kernels.attention_fusion_with_map(
+            maps, am.weight, am.bias, fuse.weight, fuse.bias,
+            _conv_at(self.refine_depthwise, i).weight, _conv_at(self.refine_pointwise, i).weight, layer_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         am = _conv_at(self.attention, 0)
-        gated, first_map = kernels.pixel_attention(x, am.weight, am.bias, return_map=True)
+        features, first_map = kernels.pixel_attention(x, am.weight, am.bias, return_map=True)
         maps = [first_map]
-        features = gated
         for i in range(3):
             layer_out = _lrelu(self._conv(i, features))
-            maps.append(self._map(i + 1, layer_out))
-            features = self._fused(i, maps, layer_out)
+            features, new_map = self._attend(i, maps, layer_out)
+            maps.append(new_map)
         return F.relu(self._conv(3, features) + x)
 
 
