@@ -47,7 +47,7 @@ import torch
 import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
@@ -263,6 +263,27 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def ema_with_warmup(decay: float):
+    """EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates.
+
+    A fixed decay of 0.999 would still give the freshly initialised weights about a third of the
+    average after 1,000 steps; the ramp lets short runs (and the first steps of long ones) average
+    only weights that have trained.
+    """
+
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        floats = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([e for e, _ in floats], [p for _, p in floats], 1.0 - d)
+        for e, p in zip(ema_params, params):
+            if not e.is_floating_point():     # counters and other integer buffers follow the model
+                e.copy_(p)
+
+    return update
+
+
 class Trainer:
     """Trains one model as ``config`` says and writes its run into ``run_dir``.
 
@@ -324,7 +345,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.ema = None
         if cfg.train.ema_decay is not None:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay),
+            self.ema = AveragedModel(self.model, multi_avg_fn=ema_with_warmup(cfg.train.ema_decay),
                                      use_buffers=True)
 
         self.step = 0

@@ -249,3 +249,17 @@ def test_mixed_precision_steps_on_cuda(tmp_path, amp):
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     ckpt = load_checkpoint(tmp_path / "checkpoints" / "step-00000003.pt")
     assert (ckpt["scaler"] is not None) == (amp == "fp16") and "cuda" in ckpt["rng"]
+
+
+def test_ema_decay_ramps_up_so_short_runs_average_trained_weights():
+    import torch
+
+    from training.trainer import ema_with_warmup
+
+    update = ema_with_warmup(0.999)
+    ema, new = [torch.zeros(3)], [torch.ones(3)]
+    update(ema, new, torch.tensor(0))           # d = 1/10: the average moves 90% of the way
+    assert torch.allclose(ema[0], torch.full((3,), 0.9))
+    ema = [torch.zeros(3)]
+    update(ema, new, torch.tensor(10**6))       # late in training the configured decay holds
+    assert torch.allclose(ema[0], torch.full((3,), 1 - 0.999))
