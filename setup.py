@@ -20,7 +20,8 @@ EXTRAS = {
         TORCH,
         "onnx>=1.16",
         "onnxscript>=0.1",
-        "onnxslim>=0.1.30",
+        "onnxsim>=0.4.36",
+        "onnxslim>=0.1.30",   # the simplifier export falls back on where onnxsim fails
         "scikit-image>=0.22",
         "pyyaml>=6",
         "tqdm>=4.60",
@@ -31,7 +32,7 @@ EXTRAS = {
     ],
     "kernels": [TORCH, "triton>=3.2"],
     # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
-    "trt": ["tensorrt>=8.6", "cuda-python>=12"],
+    "trt": ["tensorrt>=8.6", "cuda-python>=12", "onnx>=1.16", "onnxconverter-common>=1.14"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.
     "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10"],
 }

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 
 # sub-command name -> module under sdk.cli; order is the order of `deblur --help`.
 COMMANDS: dict[str, str] = {
+    "run": "run",
+    "demo": "demo",
+    "info": "info",
+    "export": "export",
+    "bench": "bench",
     "models": "models",
+    "train": "train",
+    "eval": "eval",
+    "synth": "synth",
 }
 
 

@@ -1,0 +1,71 @@
+"""``deblur export``: checkpoint or model name -> verified ONNX, or -> TensorRT engine.
+
+Examples::
+
+    deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
+    deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
+    deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "export a checkpoint or model name to ONNX (verified) or a TensorRT engine"
+DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
+                        help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
+    parser.add_argument("--to", choices=("onnx", "engine"), default="onnx", help="what to produce (default onnx)")
+    parser.add_argument("--fp16", action="store_true",
+                        help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
+    parser.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="MIN:OPT:MAX",
+                        help=f"engine optimisation profile, NxCxHxW each (default {DEFAULT_SHAPES})")
+    parser.add_argument("--out", type=Path, help="output path (default: the source's name with .onnx/.engine)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
+    parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
+    parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+
+
+def _default_out(source: str, suffix: str) -> Path:
+    path = Path(source)
+    return path.with_suffix(suffix) if path.suffix else Path(path.name + suffix)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
+    except ImportError as exc:
+        raise ImportError(f"{exc}; `deblur export` needs the training extra: pip install 'deblur-sdk[train]'") from None
+
+    # Fail on a bad profile or workspace before the (slow) export, not after it.
+    profile = parse_shapes(args.shapes)
+    workspace = parse_size(args.workspace)
+    source = Path(args.source)
+    ok = True
+    if args.to == "engine" and source.suffix == ".onnx":
+        onnx_path = source
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+    else:
+        from export.onnx import export_onnx
+
+        onnx_path = args.out if args.to == "onnx" and args.out else _default_out(args.source, ".onnx")
+        report = export_onnx(args.source, onnx_path, opset=args.opset, fp16=args.fp16, strict=False)
+        print(report.format())
+        ok = report.ok and (report.fp16 is None or report.fp16.ok)
+        if args.to == "onnx":
+            return 0 if ok else 1
+        if not report.ok:
+            print("not building an engine from an ONNX that failed verification")
+            return 1
+
+    engine_path = args.out or _default_out(str(onnx_path), ".engine")
+    options = BuildOptions(precision="fp16" if args.fp16 else "fp32", profile=profile, workspace_bytes=workspace,
+                           timing_cache=args.timing_cache)
+    result = build_engine(onnx_path, engine_path, options)
+    print(result.format())
+    return 0 if ok else 1
