@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdk.manifest import Manifest, ManifestError, ShapeProfile
+from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -272,14 +272,6 @@ class EngineCache:
 
 
 # --------------------------------------------------------------------------- ONNX helpers (need the onnx package)
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def to_float16_onnx(onnx_path: str | os.PathLike[str], out_path: str | os.PathLike[str],
                     keep_fp32: tuple[str, ...] = ()) -> Path:
     """A float16 copy of an ONNX graph for strongly typed builds (TensorRT 11): inputs and outputs stay

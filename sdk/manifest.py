@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -309,6 +310,15 @@ class Manifest:
         if not path.is_file():
             raise ManifestError(f"no manifest beside {artefact} (expected {path})")
         return cls.from_json(path.read_bytes(), source=str(path))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks: the provenance hashes a manifest records."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def sidecar_path(artefact: str | os.PathLike[str]) -> Path:

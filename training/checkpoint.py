@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from typing import Any
 
 import torch
 
-from sdk.manifest import Manifest, ManifestError
+from sdk.manifest import Manifest, ManifestError, file_sha256
 
 from .models import DeblurNet, build
 
@@ -94,14 +93,6 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "for the authors' own releases use training.models.from_official"
         )
     return dict(ckpt)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[DeblurNet, Manifest]:
