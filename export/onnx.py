@@ -194,7 +194,8 @@ def _trace(model: nn.Module, example: torch.Tensor, path: Path, *, opset: int) -
         torch.onnx.export(model, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           opset_version=opset, dynamo=False, dynamic_axes=axes, do_constant_folding=True)
     for w in record:
-        if issubclass(w.category, torch.jit.TracerWarning):
+        # F.instance_norm's own spatial-size check warns on every trace; it guards nothing in the graph.
+        if issubclass(w.category, torch.jit.TracerWarning) and not w.filename.endswith("torch/nn/functional.py"):
             caught.append(str(w.message).splitlines()[0])
     return sorted(set(caught))
 
