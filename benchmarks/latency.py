@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from sdk.processing import padded_size
+
 from .devices import DeviceInfo, detect_device, library_versions
 from .memory import GpuPeak, HostPeak
 from .runners import DEFAULT_BACKENDS, Runner, Unavailable, make_runner, parse_backend
@@ -284,12 +286,6 @@ def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not has_cuda:
         raise RuntimeError(f"device={device!r} asked for, but PyTorch sees no CUDA GPU")
     return device
-
-
-def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
-    from sdk.processing import padded_size as sdk_padded_size
-
-    return sdk_padded_size(height, width, multiple)
 
 
 def _end_to_end(runner: Runner, manifest: Any, size: Size, batch: int, padded: tuple[int, int], seed: int

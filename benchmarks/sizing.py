@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from sdk.processing import padded_size
+
 from .devices import PEAKS, detect_device, library_versions
 from .roofline import BANDWIDTH_EFFICIENCY, COMPUTE_EFFICIENCY, SCHEDULES, project_ms, trace_ops
 
@@ -45,10 +47,6 @@ MAX_BLOCKS = 16
 MIN_BLOCKS = 4            # the recommendation keeps at least the current nano's depth
 BUDGETS_MS = {"rdafnet-nano": 33.0, "rdafnet-small": 100.0}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "model_sizes.md"
-
-
-def _padded(height: int, width: int, multiple: int) -> tuple[int, int]:
-    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
 
 
 def _meta_build(name: str, **overrides: Any) -> Any:
@@ -82,7 +80,7 @@ def size_row(name: str) -> ModelRow:
     net = _meta_build(name)
     row = ModelRow(name=name, params=count_parameters(net), macs={}, projected_ms={})
     for h, w in FRAME_SIZES:
-        shape = (1, 3, *_padded(h, w, net.pad_multiple))
+        shape = (1, 3, *padded_size(h, w, net.pad_multiple))
         label = f"{w}x{h}"
         row.macs[label] = int(count_macs(net, shape))
         ops = trace_ops(net, shape)
@@ -101,7 +99,7 @@ def measure_cpu(row: ModelRow, *, warmup: int, iters: int, max_seconds: float) -
     torch.manual_seed(0)
     runner = TorchRunner(build(row.name), parse_backend("torch-fp32"), device="cpu")
     multiple = runner.model.pad_multiple
-    runner.prepare(1, *_padded(*MEASURED_SIZE, multiple))
+    runner.prepare(1, *padded_size(*MEASURED_SIZE, multiple))
     with runner.activate():
         samples = time_calls(runner.run_device, warmup=warmup, iters=iters, clock=runner.device_clock(),
                              max_seconds=max_seconds)

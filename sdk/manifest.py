@@ -78,9 +78,6 @@ class ShapeProfile:
                     f"shape_profile {axis}: need min <= opt <= max, got {self.min[i]}, {self.opt[i]}, {self.max[i]}"
                 )
 
-    def contains(self, batch: int, height: int, width: int) -> bool:
-        return all(lo <= v <= hi for lo, v, hi in zip(self.min, (batch, height, width), self.max))
-
     @classmethod
     def parse(cls, spec: str, *, channels: int = 3) -> ShapeProfile:
         """Read ``MIN:OPT:MAX`` with each shape ``NxCxHxW`` (trtexec's notation), checking C == ``channels``.

@@ -12,14 +12,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sdk.cli.train import HELP, add_arguments
-
+from .cli_args import HELP, add_arguments
 from .config import load_config
 from .trainer import Trainer
 
 
 def run_training(args: argparse.Namespace) -> int:
-    """Train as ``args`` (from :func:`sdk.cli.train.add_arguments`) say; 128 + signal when interrupted."""
+    """Train as ``args`` (from :func:`training.cli_args.add_arguments`) say; 128 + signal when interrupted."""
     config = load_config(args.config, args.overrides)
     trainer = Trainer(config, args.out, data_root=args.data, resume=args.resume, max_steps=args.max_steps,
                       device=args.device, progress=not args.no_progress)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sdk.processing import padded_size
+
 HELP = "list every registered model with its parameter count and MACs at 256x256 and 1280x720"
 
 SIZES = ((256, 256), (720, 1280))
@@ -28,8 +30,7 @@ def run(args: argparse.Namespace) -> int:
             net = build(name)
         macs = []
         for h, w in SIZES:
-            m = net.pad_multiple
-            shape = (1, 3, -(-h // m) * m, -(-w // m) * m)   # the padded size the runtime feeds
+            shape = (1, 3, *padded_size(h, w, net.pad_multiple))   # the padded size the runtime feeds
             macs.append(count_macs(net, shape) / 1e9)
         rows.append((name, spec(name).paper, count_parameters(net), *macs))
 
