@@ -1,7 +1,7 @@
 """How blurred a frame looks: the variance of its Laplacian (Pech-Pacheco et al., ICPR 2000).
 
 Sharp frames have strong edges, so their Laplacian varies a lot; motion blur flattens it. The score
-is computed on the 8-bit grayscale frame, so uint8 and float32 frames of one scene score alike. It
+is computed on the 8-bit grayscale frame, so uint8 and float frames of one scene score alike. It
 depends on content and resolution: calibrate ``threshold`` on your own camera (``deblur run`` prints
 the scores it sees with ``--skip-sharp``).
 
@@ -23,11 +23,14 @@ DEFAULT_SHARP_THRESHOLD = 160.0
 
 
 def blur_score(frame: np.ndarray) -> float:
-    """Variance of the Laplacian of ``frame`` (HxW, HxWx3 BGR/RGB or HxWx4; uint8 or float32 in [0, 1])."""
+    """Variance of the Laplacian of ``frame`` (HxW, HxWx3 BGR/RGB or HxWx4; uint8, or any float dtype in [0, 1])."""
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
         raise ValueError(f"blur_score expects an HxW or HxWxC image array, got {getattr(frame, 'shape', frame)!r}")
-    if frame.dtype != np.uint8:
-        frame = cv2.convertScaleAbs(frame, alpha=255.0) if frame.dtype == np.float32 else frame.astype(np.uint8)
+    if frame.dtype.kind == "f":
+        # float16/float64 go through float32 too; a plain astype(uint8) would truncate [0, 1] to zeros.
+        frame = cv2.convertScaleAbs(frame.astype(np.float32, copy=False), alpha=255.0)
+    elif frame.dtype != np.uint8:
+        raise TypeError(f"blur_score expects uint8 or float (in [0, 1]) pixels, got dtype {frame.dtype}")
     if frame.ndim == 3:
         if frame.shape[2] == 1:
             frame = frame[..., 0]

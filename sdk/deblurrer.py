@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Backend, NonFiniteOutputError, open_backend
+from .backends import Backend, ModelLoadError, NonFiniteOutputError, open_backend
 from .manifest import Manifest
 from .processing import COLORS, ArrayPool, FrameConverter, FrameSpec, inspect_frame, padded_size
-from .tiling import TilePlan, blend_tiles, choose_tile, plan_tiles
+from .tiling import TilePlan, blend_tiles, choose_tile, fit_overlap, plan_tiles
 
 # Without a profile, frames above this many pixels are tiled: a 1080p frame runs whole, 4K in tiles,
 # which bounds the activations a full-resolution deblurring network allocates.
@@ -105,10 +105,11 @@ class Deblurrer:
         model: ``.engine``/``.plan`` (TensorRT), ``.onnx`` (ONNX Runtime), ``.pt`` (PyTorch), a
             :class:`sdk.backends.Backend` instance, or ``None`` for the bundled default model.
         backend: "auto" (from the suffix), "tensorrt", "onnxruntime" or "torch".
-        device: "auto", "cpu", "cuda" or "cuda:N".
+        device: "auto", "cpu", "cuda", "cuda:N", or "tensorrt" (ONNX Runtime's TensorRT provider).
         tile: ``None`` tiles only frames larger than the model's profile or ``max_pixels``; an int or
-            ``(h, w)`` forces tiles of that size.
-        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps).
+            ``(h, w)`` forces tiles of that size (kept inside the model's profile).
+        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps); reduced, with a
+            warning, when the model's largest input cannot hold it twice.
         color: channel order of the frames you pass and get back, "bgr" (OpenCV) or "rgb".
         precision: ``None`` runs the artefact's own precision; "fp16" asks ONNX Runtime's TensorRT
             provider or the PyTorch backend for half precision.
@@ -131,7 +132,7 @@ class Deblurrer:
             raise ValueError(f"tile_overlap must be >= 0, got {tile_overlap}")
         self.color = color
         self.on_nonfinite = on_nonfinite
-        self.tile_overlap = int(tile_overlap)
+        self._requested_overlap = int(tile_overlap)
         self._tile = self._check_tile(tile)
         if isinstance(model, Backend):
             self._backend, self.model_path = model, f"<{type(model).__name__}>"
@@ -142,12 +143,22 @@ class Deblurrer:
             self.model_path = str(path)
         self.manifest: Manifest = self._backend.manifest
         limits = self._backend.limits
+        if limits.min_batch > 1:
+            if not isinstance(model, Backend):   # a backend the caller passed in stays the caller's to close
+                self._backend.close()
+            raise ModelLoadError(
+                f"{self.model_path} takes a fixed batch of {limits.min_batch} frames, but sdk.Deblurrer runs one "
+                "frame per call (and batches of any size up to the maximum): export it with batch 1 or a dynamic "
+                "batch axis (`deblur export`)")
         self.max_pixels = max_pixels if max_pixels is not None else (
             None if limits.max_hw is not None else DEFAULT_MAX_PIXELS)
         self._lock = threading.Lock()
         self._converter = FrameConverter(self.manifest, color=color)
         self._pool = ArrayPool()
+        # Tile plans per padded size, shared by every thread that calls process(); guarded by _plans_lock.
         self._plans: dict[tuple[int, int], TilePlan | None] = {}
+        self._plans_lock = threading.Lock()
+        self.tile_overlap = fit_overlap(self._requested_overlap, limits.max_hw, self.manifest.pad_multiple)
 
     @staticmethod
     def _check_tile(tile: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -276,22 +287,30 @@ class Deblurrer:
     def _plan(self, size: tuple[int, ...]) -> TilePlan | None:
         """The tiling for a padded size, or None when the frame runs whole (cached per size)."""
         hw = (int(size[0]), int(size[1]))
-        if hw not in self._plans:
-            limits = self._backend.limits
-            multiple = self.manifest.pad_multiple
-            tile: tuple[int, int] | None
-            if self._tile is not None:
-                forced = (min(hw[0], max(multiple, self._tile[0] // multiple * multiple)),
-                          min(hw[1], max(multiple, self._tile[1] // multiple * multiple)))
-                tile = forced if forced != hw else None
-            else:
-                tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
-                                   multiple=multiple, min_hw=limits.min_hw)
+        with self._plans_lock:
+            if hw in self._plans:
+                return self._plans[hw]
+            plan = self._new_plan(hw)
             if len(self._plans) > 16:   # a stream of ever-changing sizes must not grow this without bound
                 self._plans.clear()
-            self._plans[hw] = None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap,
-                                                                   multiple=multiple)
-        return self._plans[hw]
+            self._plans[hw] = plan
+            return plan
+
+    def _new_plan(self, hw: tuple[int, int]) -> TilePlan | None:
+        limits = self._backend.limits
+        multiple = self.manifest.pad_multiple
+        tile: tuple[int, int] | None
+        if self._tile is not None:
+            lo = limits.min_hw
+            hi = limits.max_hw or hw
+            # A forced tile still has to be a size the model accepts.
+            forced = tuple(min(hw[i], hi[i], max(lo[i], multiple, self._tile[i] // multiple * multiple))
+                           for i in range(2))
+            tile = (forced[0], forced[1]) if forced != hw else None
+        else:
+            tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
+                               multiple=multiple, min_hw=limits.min_hw)
+        return None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
 
     def _run_backend(self, batch: np.ndarray, out: np.ndarray) -> None:
         with self._lock:
@@ -313,6 +332,11 @@ class Deblurrer:
                 raise NonFiniteOutputError("the float32 fallback also produced NaN/Inf: the model itself is broken")
             self._backend = fallback
             backend.close()
+            # The fallback has its own profile: plans and overlap made for the old one may not fit it.
+            with self._plans_lock:
+                self._plans.clear()
+                self.tile_overlap = fit_overlap(self._requested_overlap, fallback.limits.max_hw,
+                                                self.manifest.pad_multiple)
 
     def _run_batch(self, frames: list[np.ndarray], spec: FrameSpec, hw: tuple[int, int]) -> list[np.ndarray]:
         n = len(frames)

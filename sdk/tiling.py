@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -107,12 +108,41 @@ def plan_tiles(height: int, width: int, *, tile: tuple[int, int], overlap: int, 
                     1.0 / norm_y, 1.0 / norm_x)
 
 
+def min_blend_tile(overlap: int, multiple: int = 1) -> int:
+    """The smallest tile that blends cleanly: its two overlaps (rounded as :func:`plan_tiles` rounds
+    them) plus one ``multiple`` of its own."""
+    return 2 * _round_up(max(0, overlap), multiple) + multiple
+
+
+def largest_overlap(tile: int, multiple: int = 1) -> int:
+    """The largest overlap (a multiple of ``multiple``) that tiles of ``tile`` pixels can hold."""
+    return max(0, (tile - multiple) // 2 // multiple * multiple)
+
+
+def fit_overlap(overlap: int, max_hw: tuple[int, int] | None, multiple: int = 1) -> int:
+    """``overlap``, reduced (with a warning) when the model's largest tile could not hold it twice.
+
+    A model whose profile stops at 64x64 cannot use 72-pixel tiles, which the default overlap of 32
+    would need; 24 pixels of overlap fit (24 + 8 + 24 <= 64 with a multiple of 8).
+    """
+    overlap = max(0, int(overlap))
+    if max_hw is None or min_blend_tile(overlap, multiple) <= min(max_hw):
+        return overlap
+    fitted = largest_overlap(min(max_hw), multiple)
+    warnings.warn(f"tile_overlap={overlap} does not fit the model's largest tile {max_hw[0]}x{max_hw[1]} "
+                  f"(tiles need twice the overlap plus {multiple}); using tile_overlap={fitted}",
+                  UserWarning, stacklevel=3)
+    return fitted
+
+
 def choose_tile(height: int, width: int, *, max_hw: tuple[int, int] | None, max_pixels: int | None,
                 overlap: int, multiple: int = 1, min_hw: tuple[int, int] = (1, 1)) -> tuple[int, int] | None:
     """The tile size for an image of this (padded) size, or None when it runs whole.
 
     Takes the largest tile the limits allow, then evens the tiles out so that no tile is mostly padding
-    (e.g. 1100 rows under a 1088 limit become two tiles of ~570, not 1088 + 44).
+    (e.g. 1100 rows under a 1088 limit become two tiles of ~570, not 1088 + 44). Tiles always stay
+    inside the model's ``[min_hw, max_hw]``; ``max_pixels`` is a soft budget that yields to them.
+    Raises ``ValueError`` when ``max_hw`` is too small to hold ``overlap`` (see :func:`fit_overlap`).
     """
     fits_shape = max_hw is None or (height <= max_hw[0] and width <= max_hw[1])
     fits_budget = max_pixels is None or height * width <= max_pixels
@@ -123,10 +153,17 @@ def choose_tile(height: int, width: int, *, max_hw: tuple[int, int] | None, max_
     if max_pixels is not None and cap_h * cap_w > max_pixels:
         shrink = math.sqrt(max_pixels / (cap_h * cap_w))
         cap_h, cap_w = int(cap_h * shrink), int(cap_w * shrink)
-    floor = _round_up(max(2 * overlap + multiple, 1), multiple)
-    cap_h = max(_round_down(cap_h, multiple), min(floor, height), min_hw[0])
-    cap_w = max(_round_down(cap_w, multiple), min(floor, width), min_hw[1])
-    return _balanced(height, cap_h, overlap, multiple), _balanced(width, cap_w, overlap, multiple)
+    floor = min_blend_tile(overlap, multiple)
+    sizes = []
+    for length, cap, lo, hi in ((height, cap_h, min_hw[0], max_hw[0] if max_hw else height),
+                                (width, cap_w, min_hw[1], max_hw[1] if max_hw else width)):
+        hi = min(hi, length)
+        if length > hi and floor > hi:
+            raise ValueError(f"the model takes tiles of at most {hi} pixels, too small for tile_overlap={overlap} "
+                             f"(a tile needs {floor}); use tile_overlap <= {largest_overlap(hi, multiple)}")
+        tile = _balanced(length, max(_round_down(cap, multiple), min(floor, length), lo), overlap, multiple)
+        sizes.append(min(max(tile, lo), hi))    # evening out may leave the profile: clamp back into it
+    return sizes[0], sizes[1]
 
 
 def _balanced(length: int, cap: int, overlap: int, multiple: int) -> int:

@@ -22,7 +22,10 @@ from .base import Backend, EngineCompatibilityError, ModelLoadError, NonFiniteOu
 SUFFIXES = {".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt", ".onnx": "onnxruntime",
             ".pt": "torch", ".pth": "torch", ".ckpt": "torch"}
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+# "tensorrt" asks ONNX Runtime for its TensorRT provider; ":N" picks the GPU.
+DEVICE_KINDS = ("auto", "cpu", "cuda", "tensorrt")
+INDEXED_DEVICE_KINDS = ("cuda", "tensorrt")
+DEVICES = "'auto', 'cpu', 'cuda', 'cuda:N', 'tensorrt' or 'tensorrt:N'"
 
 
 def backend_for(path: Path, backend: str = "auto") -> str:
@@ -39,8 +42,9 @@ def backend_for(path: Path, backend: str = "auto") -> str:
 
 
 def check_device(device: str) -> None:
-    kind, sep, index = device.partition(":")
-    if kind not in ("auto", "cpu", "cuda", "tensorrt") or (sep and not index.isdigit()):
+    """Raise ``ValueError`` listing the accepted values unless ``device`` is one of :data:`DEVICES`."""
+    kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
+    if kind not in DEVICE_KINDS or (sep and (kind not in INDEXED_DEVICE_KINDS or not index.isdigit())):
         raise ValueError(f"device must be {DEVICES}, got {device!r}")
 
 

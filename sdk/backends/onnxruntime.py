@@ -2,7 +2,10 @@
 
 The manifest comes from the model's ``metadata_props`` (key :data:`sdk.manifest.ONNX_METADATA_KEY`),
 read through ONNX Runtime itself, so the ``onnx`` package is not needed at run time. Input and output
-are bound once per shape with IOBinding, so the result lands in the caller's reused buffer.
+are bound with IOBinding, so the result lands in the caller's reused buffer. On the CPU provider a
+binding only references host memory and is kept while buffers and shape stay the same; on the CUDA and
+TensorRT providers ONNX Runtime copies a host input to the device when it is *bound*, so the input is
+bound again on every call (otherwise every frame would re-run the first frame's copy).
 
 Example::
 
@@ -107,7 +110,10 @@ class OnnxRuntimeBackend(Backend):
         self.device = "cpu" if active[0] == "CPUExecutionProvider" else device if device != "auto" else "cuda"
         self.limits = self._limits()
         self._binding = self.session.io_binding()
-        self._bound: tuple[int, int, tuple[int, ...]] | None = None
+        # Host-input bindings can be reused only where the session reads host memory at run time (see module doc).
+        self._reuse_input_binding = active[0] == "CPUExecutionProvider"
+        self._bound_input: tuple[int, tuple[int, ...]] | None = None
+        self._bound_output: tuple[int, tuple[int, ...]] | None = None
         self._cast_in: np.ndarray | None = None
         self._cast_out: np.ndarray | None = None
 
@@ -156,21 +162,28 @@ class OnnxRuntimeBackend(Backend):
         if self._out_dtype != np.float32:
             self._cast_out = _reuse(self._cast_out, out.shape, self._out_dtype)
             result = self._cast_out
-        key = (feed.ctypes.data, result.ctypes.data, feed.shape)
-        if key != self._bound:
-            # Rebinding only when a buffer or shape changes: steady-state video costs no binding work.
-            self._binding.clear_binding_inputs()
-            self._binding.clear_binding_outputs()
-            self._binding.bind_cpu_input(self._input.name, feed)
-            self._binding.bind_output(self._output.name, "cpu", 0, result.dtype, result.shape, result.ctypes.data)
-            self._bound = key
+        self._bind(feed, result)
         try:
             self.session.run_with_iobinding(self._binding)
         except Exception as exc:
-            self._bound = None
+            self._bound_input = self._bound_output = None
             raise RuntimeError(f"ONNX Runtime failed on a {tuple(batch.shape)} input: {exc}") from None
         if result is not out:
             np.copyto(out, result, casting="unsafe")
+
+    def _bind(self, feed: np.ndarray, result: np.ndarray) -> None:
+        in_key = (feed.ctypes.data, feed.shape)
+        if in_key != self._bound_input or not self._reuse_input_binding:
+            # On a GPU provider this is where the host->device copy happens, so it runs for every frame.
+            self._binding.clear_binding_inputs()
+            self._binding.bind_cpu_input(self._input.name, feed)
+            self._bound_input = in_key
+        out_key = (result.ctypes.data, result.shape)
+        if out_key != self._bound_output:
+            # A host output is filled after each run on every provider: rebinding only when it moves is safe.
+            self._binding.clear_binding_outputs()
+            self._binding.bind_output(self._output.name, "cpu", 0, result.dtype, result.shape, result.ctypes.data)
+            self._bound_output = out_key
 
     def fp32_fallback(self) -> Backend:
         if self.precision == "fp16" and self._in_dtype == np.float32:

@@ -3,7 +3,8 @@
 Per call: set the input shape only when it changed, copy the batch into a page-locked staging buffer,
 copy it to the device on a non-default CUDA stream, ``execute_async_v3``, copy the result back and
 synchronise once. Device and staging buffers are allocated for the largest shape seen and reused;
-with ``cuda_graph=True`` the enqueue for a fixed shape is captured once into a CUDA graph and replayed.
+with ``cuda_graph=True`` the enqueue for a fixed shape is captured once into a CUDA graph and replayed
+(a capture that fails turns graphs off, with a warning, and the frame runs without one).
 Device memory comes from cuda-python or pycuda (:mod:`sdk.backends.cuda_runtime`): no PyTorch import.
 
 An engine runs only on the TensorRT version and the GPU (compute capability) that built it; when
@@ -317,18 +318,41 @@ class TensorRTBackend(Backend):
         if self._graph is not None:
             self.cuda.graph_launch(self._graph, self._stream)
             return
-        if self._use_graph and self._graph_ready:
-            # Shapes and addresses are frozen into the graph; _prepare drops it when either changes.
-            self.cuda.capture_begin(self._stream)
-            ok = self.context.execute_async_v3(self._stream)
-            self._graph = self.cuda.capture_end(self._stream)
-            if not ok:
-                raise RuntimeError("TensorRT execute_async_v3 failed while capturing a CUDA graph")
-            self.cuda.graph_launch(self._graph, self._stream)
+        graph = self._capture_graph() if self._use_graph and self._graph_ready else None
+        if graph is not None:
+            self.cuda.graph_launch(graph, self._stream)
             return
         if not self.context.execute_async_v3(self._stream):
             raise RuntimeError(f"TensorRT execute_async_v3 failed; TensorRT said: {' | '.join(self._log[-3:])}")
         self._graph_ready = True
+
+    def _capture_graph(self) -> int | None:
+        """Capture one enqueue into ``_graph`` and return it; on failure turn CUDA graphs off for good.
+
+        Shapes and addresses are frozen into the graph; :meth:`_prepare` drops it when either changes.
+        The capture is always ended, even when the enqueue raises: a stream left capturing would make
+        every later call on it fail.
+        """
+        graph: int | None = None
+        try:
+            self.cuda.capture_begin(self._stream)
+            try:
+                ok = self.context.execute_async_v3(self._stream)
+            finally:
+                graph = self.cuda.capture_end(self._stream)
+            if not ok:
+                raise RuntimeError("TensorRT execute_async_v3 failed while capturing a CUDA graph")
+        except BaseException as exc:
+            if graph is not None:
+                self.cuda.graph_destroy(graph)
+            self._graph, self._graph_ready, self._use_graph = None, False, False
+            if not isinstance(exc, Exception):
+                raise   # Ctrl-C and friends still stop the program
+            warnings.warn(f"CUDA graph capture failed ({exc}); running without CUDA graphs", RuntimeWarning,
+                          stacklevel=5)
+            return None
+        self._graph = graph
+        return graph
 
     def infer(self, batch: np.ndarray, out: np.ndarray) -> None:
         shape = tuple(int(d) for d in batch.shape)

@@ -19,10 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="image, video file, image folder or glob, camera index, /dev/videoN, csi://N, "
                                       "rtsp://..., http(s)://... MJPEG, or a GStreamer pipeline")
     parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, or folder; "
-                                               "default for files: <input>_deblurred beside the current folder")
+                                               "default for files: <input>_deblurred in the current folder")
     parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model)")
     parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or tensorrt (ONNX Runtime's "
+                                                          "TensorRT provider)")
     parser.add_argument("--tile", type=int, help="force tiles of this size (default: only when a frame is too large)")
     parser.add_argument("--show", action="store_true", help="show the result in a window (q or Esc stops)")
     parser.add_argument("--side-by-side", action="store_true", help="output input | deblurred next to each other")
@@ -90,24 +91,39 @@ def run(args: argparse.Namespace) -> int:
     from sdk.stream import VideoSource, WindowSink, open_sink
 
     source = VideoSource(args.input, fps=args.fps)
-    try:
+    deblur: Any = None
+    sinks: list[Any] = []
+    runner: Any = None
+    try:   # the runner never closes a source it was handed: a live source's thread would keep the camera open
         output = Path(args.output) if args.output else (None if args.show else default_output(source))
         if output is None and not args.show:
             raise ValueError("a live stream needs somewhere to go: -o OUT (video or folder) or --show")
         deblur = sdk.Deblurrer(args.model, backend=args.backend, device=args.device, tile=args.tile)
-        sinks: list[Any] = [WindowSink()] if args.show else []
+        sinks += [WindowSink()] if args.show else []
         if output is not None:
             sinks.append(open_sink(output, fps=args.fps or source.fps, single_image=source.kind == "image"))
-    except BaseException:
-        source.close()   # a live source's capture thread would otherwise keep the camera open
-        raise
-    print(f"deblur run: {args.input} -> {output or 'window'} with {deblur.info.model} "
-          f"({deblur.info.backend}, {deblur.info.device}, {deblur.info.precision})", file=sys.stderr)
-    runner = sdk.run(source, deblur, sinks=sinks, on_frame=side_by_side_hook if args.side_by_side else None,
-                     queue_size=args.queue_size, drop=args.drop, skip_sharp=args.skip_sharp,
-                     sharp_threshold=args.sharp_threshold or DEFAULT_SHARP_THRESHOLD, max_frames=args.max_frames,
-                     block=False)
-    progress = _Progress(min(source.frame_count, args.max_frames or source.frame_count) or None, source.is_live)
+        print(f"deblur run: {args.input} -> {output or 'window'} with {deblur.info.model} "
+              f"({deblur.info.backend}, {deblur.info.device}, {deblur.info.precision})", file=sys.stderr)
+        threshold = DEFAULT_SHARP_THRESHOLD if args.sharp_threshold is None else args.sharp_threshold
+        runner = sdk.run(source, deblur, sinks=sinks, on_frame=side_by_side_hook if args.side_by_side else None,
+                         queue_size=args.queue_size, drop=args.drop, skip_sharp=args.skip_sharp,
+                         sharp_threshold=threshold, max_frames=args.max_frames, block=False)
+        interrupted = _follow(runner, source, args.max_frames)
+    finally:
+        source.close()
+        if runner is None:          # a runner closes its sinks itself; one that never started cannot
+            for sink in sinks:
+                sink.close()
+        if deblur is not None and not (runner is not None and runner.running):
+            deblur.close()          # never under a stage still running after a Ctrl-C that timed out
+    if output is not None:
+        print(f"wrote {runner.snapshot().counts['written']} frame(s) to {output}")
+    return 130 if interrupted else 0
+
+
+def _follow(runner: Any, source: Any, max_frames: int | None) -> bool:
+    """Show progress until the stream ends; True when Ctrl-C stopped it."""
+    progress = _Progress(min(source.frame_count, max_frames or source.frame_count) or None, source.is_live)
     interrupted = False
     try:
         while not runner.join(timeout=0.25):
@@ -121,6 +137,4 @@ def run(args: argparse.Namespace) -> int:
         progress.update(snapshot, final=True)
         progress.close()
     print(snapshot.table(), file=sys.stderr)
-    if output is not None:
-        print(f"wrote {snapshot.counts['written']} frame(s) to {output}")
-    return 130 if interrupted else 0
+    return interrupted

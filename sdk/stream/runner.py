@@ -69,24 +69,30 @@ class StreamRunner:
             raise ValueError("sources yield BGR frames (OpenCV order): use a Deblurrer with color='bgr' in sdk.run")
         if drop is not None and drop not in POLICIES:
             raise ValueError(f"drop must be one of {POLICIES}, got {drop!r}")
-        self.source, self._owns_source = as_source(source)
-        if self.source.is_live:
-            self.drop = drop or "oldest"
-        else:
-            if drop not in (None, "block"):
-                warnings.warn(f"{self.source!r} is not live: its frames are never dropped (drop={drop!r} ignored)",
-                              stacklevel=3)
-            self.drop = "block"
+        # Every argument is checked before the source opens: a refused call must not leave a camera open.
+        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+            raise ValueError(f"queue_size must be an int >= 1, got {queue_size!r}")
+        if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
+                                       or max_frames < 1):
+            raise ValueError(f"max_frames must be None or an int >= 1, got {max_frames!r}")
+        if on_frame is not None and not callable(on_frame):
+            raise TypeError(f"on_frame must be callable (frame, result) -> image or None, got {on_frame!r}")
+        sinks = list(sinks)
+        for sink in sinks:
+            if not (callable(getattr(sink, "write", None)) and callable(getattr(sink, "close", None))):
+                raise TypeError(f"every sink needs write(image, frame) and close(), got {sink!r}")
+        try:
+            sharp_threshold = float(sharp_threshold)
+        except (TypeError, ValueError):
+            raise ValueError(f"sharp_threshold must be a number, got {sharp_threshold!r}") from None
         self.deblurrer = deblurrer
-        self.sinks: list[Sink] = list(sinks) or [NullSink()]
+        self.sinks: list[Sink] = sinks or [NullSink()]
         self.on_frame = on_frame
         self.skip_sharp, self.sharp_threshold = skip_sharp, sharp_threshold
         self.max_frames = max_frames
         self.stats = StreamStats()
         self.interrupted = False
         self.error: BaseException | None = None
-        self._in: DropQueue[_Work] = DropQueue(queue_size, self.drop, on_drop=self._release)
-        self._out: DropQueue[_Work] = DropQueue(queue_size, "block")
         self._stop = threading.Event()
         self._done = threading.Event()
         self._error_lock = threading.Lock()
@@ -96,6 +102,21 @@ class StreamRunner:
                          for n, f in (("capture", self._capture), ("infer", self._infer), ("write", self._write))]
         self._alive = len(self._threads)
         self._started = False
+        self.source, self._owns_source = as_source(source)
+        try:
+            if self.source.is_live:
+                self.drop = drop or "oldest"
+            else:
+                if drop not in (None, "block"):
+                    warnings.warn(f"{self.source!r} is not live: its frames are never dropped "
+                                  f"(drop={drop!r} ignored)", stacklevel=3)
+                self.drop = "block"
+            self._in: DropQueue[_Work] = DropQueue(queue_size, self.drop, on_drop=self._release)
+            self._out: DropQueue[_Work] = DropQueue(queue_size, "block")
+        except BaseException:
+            if self._owns_source:    # only the capture thread closes it later, and that never starts now
+                self.source.close()
+            raise
 
     # ------------------------------------------------------------------ control
     def start(self) -> StreamRunner:

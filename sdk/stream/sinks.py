@@ -116,14 +116,17 @@ class VideoFileSink:
         self.frames += 1
 
     def close(self) -> None:
+        """Flush the encoder and close the file; the file is closed even when flushing fails (then re-raised)."""
         if self._container is not None:
-            for packet in self._stream.encode():      # drain the encoder's delayed frames
-                self._container.mux(packet)
-            self._container.close()
-            self._container = None
+            container, self._container = self._container, None
+            try:
+                for packet in self._stream.encode():      # drain the encoder's delayed frames
+                    container.mux(packet)
+            finally:
+                container.close()
         if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+            writer, self._writer = self._writer, None
+            writer.release()
 
 
 class ImageFolderSink:

@@ -29,3 +29,16 @@ def test_score_ignores_dtype_and_layout():
     assert blur_score(np.full((32, 32, 3), 90, np.uint8)) == 0.0
     with pytest.raises(ValueError, match="HxW or HxWxC"):
         blur_score(np.zeros(5, np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float64])
+def test_every_float_dtype_scores_like_float32(dtype):
+    image = load_demo_image()[:128, :128]
+    as_float32 = blur_score(image.astype(np.float32) / 255)
+    assert as_float32 > 100       # a textured crop: a score of 0 would mean the pixels were lost
+    assert blur_score((image / 255).astype(dtype)) == pytest.approx(as_float32, rel=0.01)
+
+
+def test_integer_dtypes_other_than_uint8_are_refused():
+    with pytest.raises(TypeError, match="uint8 or float"):
+        blur_score(np.zeros((8, 8), np.uint16))

@@ -107,3 +107,48 @@ def test_demo_clip_needs_frames(frames):
 
     with pytest.raises(ValueError, match="frames must be >= 1"):
         make_demo_clip(load_demo_image(), frames=frames)
+
+
+@pytest.mark.parametrize("extra, code", [([], 0), (["--queue-size", "0"], 2)])
+def test_run_closes_the_source_it_opened(onnx_models, tmp_path, monkeypatch, capsys, extra, code):
+    import sdk.stream
+
+    opened: list[sdk.stream.VideoSource] = []
+
+    class RecordedSource(sdk.stream.VideoSource):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(sdk.stream, "VideoSource", RecordedSource)
+    clip = write_video(tmp_path / "in.mp4", 3)
+    assert main(["run", str(clip), "-o", str(tmp_path / "out.mp4"), "--model", str(onnx_models["identity"]),
+                 "--device", "cpu", *extra]) == code
+    assert len(opened) == 1 and opened[0].ended and opened[0]._reader.cap is None
+    if code:
+        assert "queue_size must be an int >= 1, got 0" in capsys.readouterr().err
+
+
+def test_run_takes_a_sharp_threshold_of_zero_at_its_word(onnx_models, tmp_path, monkeypatch):
+    from sdk.blur import DEFAULT_SHARP_THRESHOLD, blur_score
+
+    image = (100 + np.random.default_rng(6).integers(0, 3, (32, 48, 3))).astype(np.uint8)   # faint texture
+    assert 0 < blur_score(image) < DEFAULT_SHARP_THRESHOLD
+    cv2.imwrite(str(tmp_path / "faint.png"), image)
+    monkeypatch.chdir(tmp_path)
+    command = ["run", "faint.png", "--model", str(onnx_models["affine"]), "--device", "cpu", "--skip-sharp"]
+    assert main([*command, "--sharp-threshold", "0"]) == 0
+    np.testing.assert_array_equal(cv2.imread("faint_deblurred.png"), image)      # any texture counts as sharp
+    assert main(command) == 0
+    np.testing.assert_array_equal(cv2.imread("faint_deblurred.png"), affine_uint8(image, 0.5, 0.25))
+
+
+def test_run_help_says_where_the_default_output_goes():
+    import argparse
+
+    from sdk.cli import run as run_command
+
+    parser = argparse.ArgumentParser()
+    run_command.add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert "default for files: <input>_deblurred in the current folder" in text

@@ -247,3 +247,76 @@ def test_missing_bundled_default_model_says_so(monkeypatch):
     monkeypatch.setattr(deblurrer_module.resources, "files", lambda package: Missing())
     with pytest.raises(FileNotFoundError, match="sdk/models/default.onnx"):
         sdk.Deblurrer()
+
+
+def test_plan_cache_cleared_by_another_thread_mid_lookup_still_returns_the_plan(onnx_models):
+    d = open_model(onnx_models["affine"], tile=16, tile_overlap=8)
+
+    class ClearedAfterStore(dict):
+        """Another thread's clear() landing between this thread's store and its read."""
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            self.clear()
+
+    d._plans = ClearedAfterStore()
+    plan = d._plan((40, 48))
+    assert plan is not None and (plan.ys, plan.xs) == ((0, 8, 16, 24), (0, 8, 16, 24, 32))
+
+
+def test_many_threads_with_ever_changing_sizes_share_the_plan_cache(onnx_models, rng):
+    d = open_model(onnx_models["affine"], tile=16, tile_overlap=8)
+    frames = [rng.integers(0, 256, (24 + 8 * (i % 20), 32, 3), dtype=np.uint8) for i in range(40)]
+    errors: list[BaseException] = []
+
+    def worker(chunk: list[np.ndarray]) -> None:
+        try:
+            for frame in chunk:
+                np.testing.assert_array_equal(d.process(frame), affine_uint8(frame, 0.5, 0.25))
+        except BaseException as exc:   # noqa: BLE001 — reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(frames[i::4],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and len(d._plans) <= 17      # 20 sizes went through a cache that never grows past 17
+
+
+class _SmallFp16Engine(_Fp16Overflow):
+    """An fp16 engine limited to 16x16 inputs whose float32 twin takes any size; records what each runs."""
+
+    def __init__(self, precision: str = "fp16") -> None:
+        super().__init__(precision)
+        self.limits = ShapeLimits(max_hw=(16, 16)) if precision == "fp16" else ShapeLimits()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def infer(self, batch: np.ndarray, out: np.ndarray) -> None:
+        self.limits.check(batch.shape)
+        self.shapes.append(batch.shape)
+        super().infer(batch, out)
+
+    def fp32_fallback(self) -> Backend:
+        self.fallback = _SmallFp16Engine("fp32")
+        return self.fallback
+
+
+def test_fp32_fallback_drops_the_tile_plans_made_for_the_old_backend(rng):
+    engine = _SmallFp16Engine()
+    d = sdk.Deblurrer(engine, on_nonfinite="fp32", tile_overlap=4)
+    frame = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    with pytest.warns(RuntimeWarning, match="switching to float32"):
+        np.testing.assert_array_equal(d.process(frame), frame)
+    assert engine.shapes == [(1, 3, 14, 16)]               # tiled for the fp16 engine until it overflowed
+    engine.fallback.shapes.clear()
+    np.testing.assert_array_equal(d.process(frame), frame)
+    assert engine.fallback.shapes == [(1, 3, 24, 40)]      # the fp32 twin takes the frame whole
+
+
+def test_model_with_a_fixed_batch_above_one_is_refused_at_load(tmp_path):
+    import sdk_onnx_models as M
+
+    path = M.identity(tmp_path / "batch4.onnx", M.manifest(), shape=[4, 3, "H", "W"])
+    with pytest.raises(sdk.ModelLoadError, match="fixed batch of 4 frames.*batch 1 or a dynamic batch axis"):
+        open_model(path)

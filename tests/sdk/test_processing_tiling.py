@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import sdk_onnx_models as M
 from sdk_onnx_models import conv3x3_weights
 
 import sdk
 from sdk.processing import ArrayPool, FrameConverter, inspect_frame, padded_size, reflect_pad_inplace
-from sdk.tiling import axis_starts, choose_tile, plan_tiles
+from sdk.tiling import axis_starts, choose_tile, fit_overlap, plan_tiles
 
 
 @pytest.mark.parametrize("h, w, pad_h, pad_w", [(5, 7, 3, 9), (2, 3, 9, 11), (1, 4, 5, 0), (6, 6, 0, 0)])
@@ -85,6 +86,55 @@ def test_choose_tile_only_tiles_when_needed_and_evens_tiles_out():
     assert 560 <= tile[0] <= 600     # two even tiles of ~570 rows, not 1088 + a sliver
     budget = choose_tile(2160, 3840, max_hw=None, max_pixels=1920 * 1088, overlap=32, multiple=16)
     assert budget is not None and budget[0] * budget[1] <= 1920 * 1088 and budget[0] % 16 == 0
+
+
+@pytest.mark.parametrize("size, limit, overlap, tile", [
+    (72, 64, 16, 64),       # evening out gave 48x48 tiles, below a static 64x64 model's minimum
+    (304, 256, 32, 256),    # ... and 168x168 under a static 256x256 model
+])
+def test_tiles_stay_inside_a_static_models_size(size, limit, overlap, tile):
+    assert choose_tile(size, size, max_hw=(limit, limit), min_hw=(limit, limit), max_pixels=None,
+                       overlap=overlap, multiple=8) == (tile, tile)
+
+
+def test_overlap_too_large_for_the_models_largest_tile_is_reduced_or_refused():
+    with pytest.warns(UserWarning, match="tile_overlap=32 does not fit .* 64x64 .* using tile_overlap=24"):
+        assert fit_overlap(32, (64, 64), multiple=8) == 24
+    assert fit_overlap(24, (64, 64), multiple=8) == 24 and fit_overlap(32, None, multiple=8) == 32
+    # The blending floor (2 * 32 + 8 = 72) must not push tiles past the model's 64.
+    with pytest.raises(ValueError, match=r"at most 64 pixels, too small for tile_overlap=32.*tile_overlap <= 24"):
+        choose_tile(100, 100, max_hw=(64, 64), min_hw=(16, 16), max_pixels=None, overlap=32, multiple=8)
+    assert choose_tile(100, 100, max_hw=(64, 64), min_hw=(16, 16), max_pixels=None, overlap=24, multiple=8) == (64, 64)
+
+
+@pytest.mark.parametrize("model_size, frame_size, overlap", [(64, 72, 16), (256, 304, 32)])
+def test_static_shape_model_runs_frames_just_above_its_size(tmp_path, model_size, frame_size, overlap):
+    path = M.static_identity(tmp_path / "static.onnx", model_size, M.manifest())
+    d = sdk.Deblurrer(path, device="cpu", threads=1, tile_overlap=overlap)
+    frame = gradient(frame_size, frame_size)
+    out = d.process(frame)
+    assert out.shape == (frame_size, frame_size, 3)
+    np.testing.assert_array_equal(out, frame)
+    plan = d._plan((frame_size, frame_size))
+    assert (plan.tile_h, plan.tile_w, plan.count) == (model_size, model_size, 4)
+
+
+def test_small_profile_with_the_default_overlap_runs_with_a_reduced_overlap(tmp_path):
+    path = M.identity(tmp_path / "small.onnx", M.manifest(shape_profile=M.profile((16, 16), (64, 64))))
+    with pytest.warns(UserWarning, match="using tile_overlap=24"):
+        d = sdk.Deblurrer(path, device="cpu", threads=1)          # default tile_overlap=32 needs 72px tiles
+    frame = gradient(100, 150)
+    np.testing.assert_array_equal(d.process(frame), frame)
+    plan = d._plan((104, 152))
+    assert d.tile_overlap == 24 and plan.tile_h <= 64 and plan.tile_w <= 64
+
+
+def test_forced_tile_is_kept_inside_the_profile(onnx_models):
+    d = sdk.Deblurrer(onnx_models["profiled"], device="cpu", threads=1, tile=128, tile_overlap=8)   # max 64x96
+    frame = gradient(150, 230)
+    np.testing.assert_array_equal(d.process(frame), frame)
+    plan = d._plan((152, 232))
+    assert (plan.tile_h, plan.tile_w) == (64, 96)
 
 
 def test_tile_smaller_than_its_overlap_is_refused():

@@ -213,3 +213,45 @@ def test_run_refuses_rgb_deblurrers_and_non_callables(onnx_models):
         sdk.StreamRunner(PacedLiveSource(1, 0.0), None)
     with pytest.raises(ValueError, match="drop must be one of"):
         sdk.StreamRunner(PacedLiveSource(1, 0.0), lambda x: x, drop="latest")
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"queue_size": 0}, "queue_size must be an int >= 1, got 0"),
+    ({"queue_size": 1.5}, "queue_size must be an int >= 1"),
+    ({"max_frames": 0}, "max_frames must be None or an int >= 1"),
+    ({"on_frame": "not a hook"}, "on_frame must be callable"),
+    ({"sinks": [object()]}, "every sink needs write"),
+    ({"sharp_threshold": "high"}, "sharp_threshold must be a number"),
+])
+def test_bad_arguments_are_refused_before_the_source_opens(tmp_path, monkeypatch, bad, match):
+    import sdk.stream.runner as runner_module
+
+    clip = write_video(tmp_path / "c.mp4", 2)
+    opened = []
+    real_as_source = runner_module.as_source
+    monkeypatch.setattr(runner_module, "as_source", lambda source: opened.append(source) or real_as_source(source))
+    with pytest.raises((ValueError, TypeError), match=match):
+        sdk.run(str(clip), lambda image: image, **bad)
+    assert opened == []
+
+
+def test_a_source_the_runner_opened_is_closed_when_set_up_fails_after_it(tmp_path, monkeypatch):
+    import warnings
+
+    import sdk.stream.runner as runner_module
+
+    clip = write_video(tmp_path / "c.mp4", 2)
+    opened: list[VideoSource] = []
+    real_as_source = runner_module.as_source
+
+    def spy(source):
+        result = real_as_source(source)
+        opened.append(result[0])
+        return result
+
+    monkeypatch.setattr(runner_module, "as_source", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")      # the "never dropped" warning now fails the set-up after opening
+        with pytest.raises(UserWarning, match="never dropped"):
+            sdk.StreamRunner(str(clip), lambda image: image, drop="oldest")
+    assert len(opened) == 1 and opened[0].ended and opened[0]._reader.cap is None

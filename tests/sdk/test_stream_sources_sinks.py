@@ -179,3 +179,31 @@ def test_open_sink_picks_by_suffix(tmp_path):
 def test_window_sink_on_headless_opencv_says_what_to_install():
     with pytest.raises(RuntimeError, match="pip install opencv-python"):
         WindowSink()
+
+
+def test_video_file_sink_closes_the_file_even_when_flushing_fails(tmp_path):
+    sink = VideoFileSink(tmp_path / "flush.mp4", backend="pyav")
+    sink.write(level_frame(0, (32, 32)))
+    real_container, real_stream = sink._container, sink._stream
+    closed = []
+
+    class FailingFlush:
+        def encode(self, frame=None):
+            if frame is None:
+                raise RuntimeError("encoder flush failed")
+            return real_stream.encode(frame)
+
+    class RecordingContainer:
+        def mux(self, packet):
+            real_container.mux(packet)
+
+        def close(self):
+            closed.append(True)
+            real_container.close()
+
+    sink._stream, sink._container = FailingFlush(), RecordingContainer()
+    with pytest.raises(RuntimeError, match="encoder flush failed"):
+        sink.close()
+    assert closed == [True] and sink._container is None
+    sink.close()                                  # a second close has nothing left to do
+    assert closed == [True]

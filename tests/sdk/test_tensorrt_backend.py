@@ -286,6 +286,54 @@ def test_cuda_graph_is_captured_after_a_plain_run_and_replayed(engine_file, monk
     assert cuda.captures == 2 and cuda.launches == 4
 
 
+def _break_capture(backend: TensorRTBackend, cuda: FakeCuda, how: str) -> None:
+    """Make the next CUDA-graph capture fail the way ``how`` says."""
+    context = backend.context
+    plain_execute = context.execute_async_v3
+
+    def execute(stream):
+        if cuda.capturing is not None:
+            if how == "enqueue raises":
+                raise RuntimeError("enqueue not capturable")
+            if how == "enqueue fails":
+                return False
+        return plain_execute(stream)
+
+    def end_invalidated(stream):
+        cuda.capturing = None                  # cudaStreamEndCapture ends the capture, then reports the error
+        raise RuntimeError("cudaErrorStreamCaptureInvalidated")
+
+    def begin_unsupported(stream):
+        raise RuntimeError("CUDA graphs need cuda-python")   # what the pycuda CudaApi says
+
+    context.execute_async_v3 = execute
+    if how == "end raises":
+        cuda.capture_end = end_invalidated
+    if how == "begin raises":
+        cuda.capture_begin = begin_unsupported
+
+
+@pytest.mark.parametrize("how", ["enqueue raises", "enqueue fails", "end raises", "begin raises"])
+def test_failed_graph_capture_falls_back_to_plain_runs(engine_file, monkeypatch, how):
+    backend, cuda = load(engine_file, monkeypatch, cuda_graph=True)
+    rng = np.random.default_rng(5)
+    x = rng.random((1, 3, 16, 16), dtype=np.float32)
+    out = np.empty_like(x)
+    backend.infer(x, out)                               # the plain run that precedes a capture
+    _break_capture(backend, cuda, how)
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
+        backend.infer(x, out)
+    np.testing.assert_array_equal(out, 2 * x)           # this frame still ran, without a graph
+    assert cuda.capturing is None and cuda.graphs == {}  # capture ended, no half-made graph kept
+    assert backend._graph is None and backend.describe()["cuda_graph"] == "False"
+    for _ in range(2):                                  # later frames run plain, with no retry
+        x = rng.random((1, 3, 16, 16), dtype=np.float32)
+        backend.infer(x, out)
+        np.testing.assert_array_equal(out, 2 * x)
+    assert cuda.launches == 0 and backend.context.executions == 4
+    backend.close()
+
+
 def test_version_mismatch_names_both_versions_and_the_rebuild_command(engine_file, monkeypatch):
     manifest = Manifest.read_sidecar(engine_file)
     manifest.replace(toolchain={**manifest.toolchain, "tensorrt": "10.3.0.30"}).write_sidecar(engine_file)
