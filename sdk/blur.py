@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 # Measured on `deblur demo`'s 24-frame clip (256x384 windows of sdk/data/demo_sharp.png): the sharp
-# frames score 172-942 (median 369), the same frames with 9-17 px motion blur 17-145 (median 25).
+# frames score 176-942 (median 357), the same frames with 9-17 px motion blur 26-157 (median 35).
 # 160 falls in the gap; other cameras and scenes need their own value.
 DEFAULT_SHARP_THRESHOLD = 160.0
 

@@ -57,8 +57,12 @@ def make_demo_clip(image: np.ndarray, frames: int = 24, size: tuple[int, int] = 
     h, w = image.shape[:2]
     if h < size[0] or w < size[1]:
         raise ValueError(f"image {w}x{h} is smaller than the clip size {size[1]}x{size[0]}")
+    # Exposure integrates light, so the blur is an average in linear light (as the training data's is);
+    # the sRGB transfer is the synthesiser's own (numpy only: no torch needed here).
+    from training.data.camera import linear_to_srgb, srgb_to_linear
+
     rng = np.random.default_rng(seed)
-    source = image.astype(np.float32)
+    source = srgb_to_linear(image.astype(np.float32) / 255.0).astype(np.float32)
     travel_y, travel_x = h - size[0], w - size[1]
     pairs = []
     for t in range(frames):
@@ -72,8 +76,8 @@ def make_demo_clip(image: np.ndarray, frames: int = 24, size: tuple[int, int] = 
         acc = np.zeros((*size, 3), np.float32)
         for s in np.linspace(-0.5, 0.5, steps):
             acc += _shifted(source, cy + s * dy, cx + s * dx, size)
-        blurred = np.clip(acc / steps + 0.5, 0, 255).astype(np.uint8)
-        sharp = np.clip(_shifted(source, cy, cx, size) + 0.5, 0, 255).astype(np.uint8)
+        blurred = np.clip(linear_to_srgb(acc / steps) * 255 + 0.5, 0, 255).astype(np.uint8)
+        sharp = np.clip(linear_to_srgb(_shifted(source, cy, cx, size)) * 255 + 0.5, 0, 255).astype(np.uint8)
         pairs.append((blurred, sharp))
     return pairs
 
