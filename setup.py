@@ -22,6 +22,7 @@ EXTRAS = {
         "onnxscript>=0.1",
         "onnxsim>=0.4.36",
         "onnxslim>=0.1.30",   # the simplifier export falls back on where onnxsim fails
+        "onnxconverter-common>=1.14",  # float16 ONNX for TensorRT 11's strongly typed builds
         "scikit-image>=0.22",
         "pyyaml>=6",
         "tqdm>=4.60",

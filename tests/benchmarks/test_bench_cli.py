@@ -52,7 +52,7 @@ def test_bench_registry_name_writes_json_markdown_and_plot(tmp_path):
         assert run["host_rss_peak_mb"] > 50
     fp16 = _backend(result, "torch-fp16")
     assert fp16["available"] is False and "CUDA" in fp16["reason"]
-    assert result["model"]["params"] == 251_744 and result["settings"]["threads"] == 1
+    assert result["model"]["params"] == 174_264 and result["settings"]["threads"] == 1
     assert result["device"]["kind"] == "cpu" and "torch" in result["versions"]
     assert "| torch-fp32 | 32x32 | 1 |" in md and "## Unavailable backends" in md
 
@@ -67,7 +67,7 @@ def test_bench_onnx_file_runs_onnxruntime_only(tmp_path, tiny_onnx):
     assert torch_entry["available"] is False and "no PyTorch weights" in torch_entry["reason"]
     runs = _backend(result, "ort-cpu")["runs"]
     assert [r["batch"] for r in runs] == [2, 2] and all(r["device_ms"]["fps"] > 0 for r in runs)
-    # The ONNX holds a 1-block nano; the registry's nano has 4 blocks, so MACs cannot be attributed.
+    # The ONNX holds a 1-block nano; the registry's nano has 5 blocks, so MACs cannot be attributed.
     assert result["model"]["params"] > 0 and "MACs unknown" in result["model"]["macs_note"]
     assert runs[0]["macs_per_frame"] is None
 
@@ -81,7 +81,7 @@ def test_checkpoint_models_and_checkpoints_beside_an_onnx(tmp_path, tiny_onnx):
     save_checkpoint(tmp_path / "tiny.pt", net)
     from_pt = load_model_under_test(tmp_path / "tiny.pt", workdir=tmp_path / "work", export=False)
     assert from_pt.label == "tiny" and from_pt.torch_model is not None and from_pt.onnx_path is None
-    assert from_pt.params == sum(p.numel() for p in net.parameters()) == 88_352
+    assert from_pt.params == sum(p.numel() for p in net.parameters()) == 50_808
     # An ONNX with its checkpoint beside it: PyTorch backends get the checkpoint's weights.
     shutil.copy(tiny_onnx, tmp_path / "tiny.onnx")
     pair = load_model_under_test(tmp_path / "tiny.onnx", workdir=tmp_path / "work")
