@@ -28,12 +28,13 @@ import abc
 import contextlib
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from kernels.dispatch import kernel_mode
 
 from .stats import Clock, CudaEventClock, HostClock
 
@@ -75,20 +76,6 @@ def parse_backend(name: str) -> BackendChoice:
             return BackendChoice(text, "torch", precision=precision, compile=mode == "compile", triton=mode == "triton")
     raise ValueError(f"unknown backend {name!r}: expected torch[-compile|-triton][-fp32|-fp16|-bf16], "
                      f"ort-cpu, ort-cuda or tensorrt (defaults: {', '.join(DEFAULT_BACKENDS)})")
-
-
-@contextlib.contextmanager
-def kernel_mode(mode: str) -> Iterator[None]:
-    """``DEBLUR_KERNELS=mode`` for the duration (``kernels.dispatch`` reads it on every call)."""
-    previous = os.environ.get("DEBLUR_KERNELS")
-    os.environ["DEBLUR_KERNELS"] = mode
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("DEBLUR_KERNELS", None)
-        else:
-            os.environ["DEBLUR_KERNELS"] = previous
 
 
 class Runner(abc.ABC):

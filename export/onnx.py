@@ -29,7 +29,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ import onnx
 import torch
 from torch import nn
 
+from kernels.dispatch import kernel_mode
 from sdk.manifest import ONNX_METADATA_KEY, Manifest
 
 from .opcheck import DEFAULT_TARGETS, CompatibilityReport, check_tensorrt_compatibility
@@ -170,18 +171,9 @@ def parity_shapes(pad_multiple: int) -> list[tuple[tuple[int, int, int, int], tu
             ((1, 3, up(odd_h), up(odd_w)), (odd_h, odd_w))]
 
 
-@contextlib.contextmanager
-def reference_kernels() -> Iterator[None]:
+def reference_kernels() -> contextlib.AbstractContextManager[None]:
     """Trace the PyTorch references of our kernels (``DEBLUR_KERNELS=reference``): standard ONNX ops."""
-    previous = os.environ.get("DEBLUR_KERNELS")
-    os.environ["DEBLUR_KERNELS"] = "reference"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("DEBLUR_KERNELS", None)
-        else:
-            os.environ["DEBLUR_KERNELS"] = previous
+    return kernel_mode("reference")
 
 
 # --------------------------------------------------------------------------- export steps

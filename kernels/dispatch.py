@@ -90,6 +90,22 @@ def custom_op_export_active() -> bool:
 
 
 @contextmanager
+def kernel_mode(value: str) -> Iterator[None]:
+    """``DEBLUR_KERNELS=value`` for the duration of the block (the dispatch reads it on every call)."""
+    if value not in MODES:
+        raise ValueError(f"DEBLUR_KERNELS must be one of {MODES}, got {value!r}")
+    previous = os.environ.get("DEBLUR_KERNELS")
+    os.environ["DEBLUR_KERNELS"] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DEBLUR_KERNELS", None)
+        else:
+            os.environ["DEBLUR_KERNELS"] = previous
+
+
+@contextmanager
 def custom_op_export() -> Iterator[None]:
     global _custom_op_export
     previous, _custom_op_export = _custom_op_export, True
