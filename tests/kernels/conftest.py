@@ -19,3 +19,16 @@ def interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("triton is not installed")
     monkeypatch.setenv("DEBLUR_KERNELS", "triton")
     monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+@pytest.fixture(params=["float16", "bfloat16", "float32"])
+def cuda_triton_dtype(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Force the compiled Triton kernels on the GPU; yields each kernel dtype the GPU supports."""
+    import torch
+
+    dtype = getattr(torch, request.param)
+    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    monkeypatch.setenv("DEBLUR_KERNELS", "triton")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    return dtype

@@ -110,12 +110,8 @@ def test_mismatched_weight_is_rejected(interpreter: None) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-def test_cuda_matches_reference(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
-    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        pytest.skip("this GPU has no bfloat16")
-    monkeypatch.setenv("DEBLUR_KERNELS", "triton")
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+def test_cuda_matches_reference(cuda_triton_dtype: torch.dtype) -> None:
+    dtype = cuda_triton_dtype
     for c, n_maps in ((32, 2), (128, 4), (192, 3)):
         maps, rest = _inputs(c, 45, 80, n_maps, dtype, "nhwc")
         inputs = [leaf(t.cuda()) for t in [*maps, *rest]]

@@ -86,12 +86,8 @@ def test_bad_weight_is_rejected(interpreter: None, weight_shape: tuple[int, ...]
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-def test_cuda_matches_reference(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
-    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        pytest.skip("this GPU has no bfloat16")
-    monkeypatch.setenv("DEBLUR_KERNELS", "triton")
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+def test_cuda_matches_reference(cuda_triton_dtype: torch.dtype) -> None:
+    dtype = cuda_triton_dtype
     for c in (32, 128, 192):
         x, weight, bias = (leaf(t.cuda()) for t in _inputs(c, 45, 80, dtype, "nhwc"))
         out, attn = pixel_attention(x, weight, bias, return_map=True)

@@ -99,12 +99,8 @@ def test_shape_mismatch_is_rejected(interpreter: None) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
-def test_cuda_matches_reference(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
-    if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
-        pytest.skip("this GPU has no bfloat16")
-    monkeypatch.setenv("DEBLUR_KERNELS", "triton")
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+def test_cuda_matches_reference(cuda_triton_dtype: torch.dtype) -> None:
+    dtype = cuda_triton_dtype
     for c, n in ((32, 1000), (128, 3600), (256, 777)):
         inputs = [leaf(t.cuda()) for t in _qkv(c, n, n, dtype, "channels-major")]
         out = self_attention(*inputs, scale=c ** -0.5)
