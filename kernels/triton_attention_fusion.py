@@ -27,9 +27,9 @@ Registers per thread and shared memory per program, measured by ``python -m kern
 ==============================================  =====  ===================  ===================
 kernel (config)                                 warps  sm_87 regs / smem    sm_90 regs / smem
 ==============================================  =====  ===================  ===================
-_fuse_maps_kernel C=128, 4 maps, P=64, K=32       8    104 / 16,384 B       73 / 12,288 B
-_fuse_maps_kernel C=128, 3 maps + new map         8    176 / 49,152 B       169 / 49,152 B
-_refine_gate_kernel C=128, P=64, K=32             8    124 / 16,384 B       125 / 12,288 B
+_fuse_maps_kernel C=128, 4 maps, P=64, K=32       8    121 / 16,384 B       78 / 12,288 B
+_fuse_maps_kernel C=128, 3 maps + new map         8    146 / 49,152 B       168 / 49,152 B
+_refine_gate_kernel C=128, P=64, K=32             8    122 / 16,384 B       123 / 12,288 B
 ==============================================  =====  ===================  ===================
 
 (With 128-channel K chunks and the nine taps unrolled, the refine kernel spilled 7,744 B at sm_87.)
@@ -49,6 +49,7 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
+from . import triton_tiles as tiles
 from .triton_common import (
     KERNEL_DTYPES,
     LAUNCH_OPTIONS,
@@ -82,45 +83,34 @@ def _fuse_maps_kernel(
     BLOCK_P: tl.constexpr, BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
-    pid_co = tl.program_id(0)
-    tile = tl.program_id(1)
-    image = (tile // tiles_per_image).to(tl.int64)
-    offs_p = (tile % tiles_per_image) * BLOCK_P + tl.arange(0, BLOCK_P)
-    mask_p = offs_p < n_pixels
-    offs_co = pid_co * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    mask_co = offs_co < channels
+    image, offs_p, mask_p = tiles.pixel_tile(tl.program_id(1), tiles_per_image, n_pixels, BLOCK_P)
+    offs_co, mask_co = tiles.block_range(tl.program_id(0), channels, BLOCK_CO)
     # Row stride of the (C, C_in_total) fuse weight: every map (and the new one) has map_channels.
     w_row = (NUM_MAPS + NEW_MAP) * map_channels
     acc = tl.zeros([BLOCK_P, BLOCK_CO], dtype=ACC)
     for j in tl.static_range(NUM_MAPS):
-        m_base = maps[j] + image * stride_mb + offs_p[:, None] * stride_mp
-        for k0 in range(0, map_channels, BLOCK_K):
-            offs_k = k0 + tl.arange(0, BLOCK_K)
-            mask_k = offs_k < map_channels
-            m = tl.load(m_base + offs_k[None, :] * stride_mc, mask=mask_p[:, None] & mask_k[None, :], other=0.0)
-            wt = tl.load(w_ptr + offs_co[None, :] * w_row + j * map_channels + offs_k[:, None],
-                         mask=mask_k[:, None] & mask_co[None, :], other=0.0)
+        m_image = maps[j] + image * stride_mb
+        for kb in range(0, tl.cdiv(map_channels, BLOCK_K)):
+            offs_k, mask_k = tiles.block_range(kb, map_channels, BLOCK_K)
+            m = tiles.load_2d(m_image, offs_p, stride_mp, mask_p, offs_k, stride_mc, mask_k)
+            wt = tiles.load_2d(w_ptr + j * map_channels, offs_k, 1, mask_k, offs_co, w_row, mask_co)
             acc = tl.dot(m, wt, acc, input_precision=DOT_PRECISION, out_dtype=ACC)
     if NEW_MAP:
         # One tile holds every channel here (BLOCK_K == BLOCK_CO >= channels == map_channels).
-        feat = tl.load(feat_ptr + image * stride_xb + offs_p[:, None] * stride_xp + offs_co[None, :] * stride_xc,
-                       mask=mask_p[:, None] & mask_co[None, :], other=0.0)
-        mwt = tl.load(mw_ptr + offs_co[None, :] * channels + offs_co[:, None],
-                      mask=mask_co[:, None] & mask_co[None, :], other=0.0)
+        feat = tiles.load_2d(feat_ptr + image * stride_xb, offs_p, stride_xp, mask_p, offs_co, stride_xc, mask_co)
+        mwt = tiles.load_2d(mw_ptr, offs_co, 1, mask_co, offs_co, channels, mask_co)
         logits = tl.dot(feat, mwt, input_precision=DOT_PRECISION, out_dtype=ACC)
         if HAS_MAP_BIAS:
             logits += tl.load(mb_ptr + offs_co, mask=mask_co, other=0.0).to(ACC)[None, :]
         new_map = tl.sigmoid(logits).to(new_map_ptr.dtype.element_ty)
-        new_offs = image * stride_xb + offs_p[:, None] * stride_xp + offs_co[None, :] * stride_xc
-        tl.store(new_map_ptr + new_offs, new_map, mask=mask_p[:, None] & mask_co[None, :])
+        tiles.store_2d(new_map_ptr + image * stride_xb, new_map, offs_p, stride_xp, mask_p, offs_co, stride_xc,
+                       mask_co)
         # Padded channels of the map are sigmoid(0) = 0.5, so the weight rows must be masked to zero.
-        wt = tl.load(w_ptr + offs_co[None, :] * w_row + NUM_MAPS * map_channels + offs_co[:, None],
-                     mask=mask_co[:, None] & mask_co[None, :], other=0.0)
+        wt = tiles.load_2d(w_ptr + NUM_MAPS * map_channels, offs_co, 1, mask_co, offs_co, w_row, mask_co)
         acc = tl.dot(new_map, wt, acc, input_precision=DOT_PRECISION, out_dtype=ACC)
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_co, mask=mask_co, other=0.0).to(ACC)[None, :]
-    out_offs = image * stride_ob + offs_p[:, None] * stride_op + offs_co[None, :] * stride_oc
-    tl.store(out_ptr + out_offs, acc.to(out_ptr.dtype.element_ty), mask=mask_p[:, None] & mask_co[None, :])
+    tiles.store_2d(out_ptr + image * stride_ob, acc, offs_p, stride_op, mask_p, offs_co, stride_oc, mask_co)
 
 
 @triton.jit
@@ -134,20 +124,14 @@ def _refine_gate_kernel(
     BLOCK_P: tl.constexpr, BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
-    pid_co = tl.program_id(0)
-    tile = tl.program_id(1)
-    image = (tile // tiles_per_image).to(tl.int64)
-    offs_p = (tile % tiles_per_image) * BLOCK_P + tl.arange(0, BLOCK_P)
-    mask_p = offs_p < height * width
+    image, offs_p, mask_p = tiles.pixel_tile(tl.program_id(1), tiles_per_image, height * width, BLOCK_P)
     row = offs_p // width
     col = offs_p % width
-    offs_co = pid_co * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    mask_co = offs_co < channels
+    offs_co, mask_co = tiles.block_range(tl.program_id(0), channels, BLOCK_CO)
     f_base = f_ptr + image * stride_fb
     acc = tl.zeros([BLOCK_P, BLOCK_CO], dtype=ACC)
-    for k0 in range(0, channels, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        mask_k = offs_k < channels
+    for kb in range(0, tl.cdiv(channels, BLOCK_K)):
+        offs_k, mask_k = tiles.block_range(kb, channels, BLOCK_K)
         depthwise = tl.zeros([BLOCK_P, BLOCK_K], dtype=ACC)
         # A runtime (not unrolled) tap loop keeps one tap's addresses live at a time: unrolled, the
         # nine [BLOCK_P, BLOCK_K] address tiles spilled thousands of bytes at sm_87.
@@ -164,16 +148,12 @@ def _refine_gate_kernel(
                         mask=inside[:, None] & mask_k[None, :], other=0.0)
             tap_w = tl.load(dw_ptr + offs_k * 9 + tap, mask=mask_k, other=0.0)
             depthwise += v.to(ACC) * tap_w.to(ACC)[None, :]
-        pwt = tl.load(pw_ptr + offs_co[None, :] * channels + offs_k[:, None],
-                      mask=mask_k[:, None] & mask_co[None, :], other=0.0)
+        pwt = tiles.load_2d(pw_ptr, offs_k, 1, mask_k, offs_co, channels, mask_co)
         # Round the depthwise output to the storage dtype, as the reference's separate conv does.
         acc = tl.dot(depthwise.to(pwt.dtype), pwt, acc, input_precision=DOT_PRECISION, out_dtype=ACC)
-    mask = mask_p[:, None] & mask_co[None, :]
-    feat = tl.load(feat_ptr + image * stride_xb + offs_p[:, None] * stride_xp + offs_co[None, :] * stride_xc,
-                   mask=mask, other=0.0)
-    out = feat.to(ACC) * acc
-    tl.store(out_ptr + image * stride_ob + offs_p[:, None] * stride_op + offs_co[None, :] * stride_oc,
-             out.to(out_ptr.dtype.element_ty), mask=mask)
+    feat = tiles.load_2d(feat_ptr + image * stride_xb, offs_p, stride_xp, mask_p, offs_co, stride_xc, mask_co)
+    tiles.store_2d(out_ptr + image * stride_ob, feat.to(ACC) * acc, offs_p, stride_op, mask_p, offs_co, stride_oc,
+                   mask_co)
 
 
 def _config(channels: int, pixels: int) -> dict[str, int]:

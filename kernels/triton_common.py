@@ -12,8 +12,9 @@ Two things here exist because of how triton 3.x works rather than because of our
   :func:`launchable` runs a kernel in the flavour the environment asks for *now*: it re-wraps the
   kernel, and for the duration of the launch swaps those library functions to the same flavour
   (:func:`stdlib_flavour`). :meth:`KernelSpec.compile` does the same in the other direction, so
-  the sm_87/sm_90 compile check works in an interpreting process. Kernels therefore call no
-  ``@triton.jit`` helpers of our own.
+  the sm_87/sm_90 compile check works in an interpreting process. Kernels therefore call our own
+  ``@triton.jit`` helpers only through the :mod:`kernels.triton_tiles` module, whose functions are
+  swapped with triton's.
 - Triton 3.9 warns that FMA contraction flips from on to off in 3.10; :data:`LAUNCH_OPTIONS` pins it
   on, so numerics do not change when triton is upgraded.
 """
@@ -66,12 +67,15 @@ def _in_flavour(obj: Any, interpret: bool) -> Any:
 
 @contextmanager
 def stdlib_flavour(interpret: bool) -> Iterator[None]:
-    """Within the block, triton's @jit library functions (tl.max, tl.sum, ...) have this flavour."""
+    """Within the block, the @jit library functions kernels call have this flavour: triton's own
+    (tl.max, tl.sum, ...) and ours in :mod:`kernels.triton_tiles`."""
     import triton.language as tl
     from triton.language import standard
 
+    from . import triton_tiles
+
     swapped: list[tuple[Any, str, Any]] = []
-    for module in (standard, tl):
+    for module in (standard, tl, triton_tiles):
         for name, obj in list(vars(module).items()):
             if _is_jit_object(obj) and isinstance(obj, InterpretedFunction) != interpret:
                 swapped.append((module, name, obj))

@@ -19,7 +19,7 @@ NCHW, 1x128x360x640; no spills, which ``tests/kernels/test_targets_compile.py`` 
 kernel (config)                             warps  sm_87 regs / smem    sm_90 regs / smem
 ==========================================  =====  ===================  ===================
 _pixel_attention_kernel C=128, P=32           8    76 / 40,960 B        76 / 40,960 B
-_pixel_attention_tiled_kernel C=256, P=64     4    123 / 16,384 B       72 / 32,768 B
+_pixel_attention_tiled_kernel C=256, P=64     4    119 / 16,384 B       72 / 32,768 B
 ==========================================  =====  ===================  ===================
 
 (64-pixel tiles at C=128 needed 255 registers and spilled 56 B at sm_90.)
@@ -37,6 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
+from . import triton_tiles as tiles
 from .triton_common import (
     KERNEL_DTYPES,
     LAUNCH_OPTIONS,
@@ -70,19 +71,15 @@ def _pixel_attention_kernel(
     # Argument order is inputs, scalars, outputs: what TensorRT's AOT plugins require.
     pid = tl.program_id(0)
     programs = tl.num_programs(0)
-    offs_c = tl.arange(0, BLOCK_C)
-    mask_c = offs_c < channels
+    offs_c, mask_c = tiles.block_range(0, channels, BLOCK_C)
     # wt[ci, co] = W[co, ci]: the 1x1 conv as x_tile[P, ci] @ wt[ci, co]. Loaded once per program.
-    wt = tl.load(w_ptr + offs_c[None, :] * channels + offs_c[:, None],
-                 mask=mask_c[:, None] & mask_c[None, :], other=0.0)
+    wt = tiles.load_2d(w_ptr, offs_c, 1, mask_c, offs_c, channels, mask_c)
     if HAS_BIAS:
         bias = tl.load(b_ptr + offs_c, mask=mask_c, other=0.0).to(ACC)
     for tile in range(pid, total_tiles, programs):
-        image = (tile // tiles_per_image).to(tl.int64)
-        offs_p = (tile % tiles_per_image) * BLOCK_P + tl.arange(0, BLOCK_P)
-        mask = (offs_p < n_pixels)[:, None] & mask_c[None, :]
-        x = tl.load(x_ptr + image * stride_xb + offs_p[:, None] * stride_xp + offs_c[None, :] * stride_xc,
-                    mask=mask, other=0.0)
+        image, offs_p, mask_p = tiles.pixel_tile(tile, tiles_per_image, n_pixels, BLOCK_P)
+        mask = mask_p[:, None] & mask_c[None, :]
+        x = tiles.load_2d(x_ptr + image * stride_xb, offs_p, stride_xp, mask_p, offs_c, stride_xc, mask_c)
         logits = tl.dot(x, wt, input_precision=DOT_PRECISION, out_dtype=ACC)
         if HAS_BIAS:
             logits += bias[None, :]
@@ -105,21 +102,14 @@ def _pixel_attention_tiled_kernel(
     BLOCK_P: tl.constexpr, BLOCK_CO: tl.constexpr, BLOCK_K: tl.constexpr,
     DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
-    pid_co = tl.program_id(0)
-    tile = tl.program_id(1)
-    image = (tile // tiles_per_image).to(tl.int64)
-    offs_p = (tile % tiles_per_image) * BLOCK_P + tl.arange(0, BLOCK_P)
-    mask_p = offs_p < n_pixels
-    offs_co = pid_co * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    mask_co = offs_co < channels
-    x_base = x_ptr + image * stride_xb + offs_p[:, None] * stride_xp
+    image, offs_p, mask_p = tiles.pixel_tile(tl.program_id(1), tiles_per_image, n_pixels, BLOCK_P)
+    offs_co, mask_co = tiles.block_range(tl.program_id(0), channels, BLOCK_CO)
+    x_image = x_ptr + image * stride_xb
     acc = tl.zeros([BLOCK_P, BLOCK_CO], dtype=ACC)
-    for k0 in range(0, channels, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        mask_k = offs_k < channels
-        x = tl.load(x_base + offs_k[None, :] * stride_xc, mask=mask_p[:, None] & mask_k[None, :], other=0.0)
-        wt = tl.load(w_ptr + offs_co[None, :] * channels + offs_k[:, None],
-                     mask=mask_k[:, None] & mask_co[None, :], other=0.0)
+    for kb in range(0, tl.cdiv(channels, BLOCK_K)):
+        offs_k, mask_k = tiles.block_range(kb, channels, BLOCK_K)
+        x = tiles.load_2d(x_image, offs_p, stride_xp, mask_p, offs_k, stride_xc, mask_k)
+        wt = tiles.load_2d(w_ptr, offs_k, 1, mask_k, offs_co, channels, mask_co)
         acc = tl.dot(x, wt, acc, input_precision=DOT_PRECISION, out_dtype=ACC)
     if HAS_BIAS:
         acc += tl.load(b_ptr + offs_co, mask=mask_co, other=0.0).to(ACC)[None, :]
@@ -127,7 +117,7 @@ def _pixel_attention_tiled_kernel(
     mask = mask_p[:, None] & mask_co[None, :]
     out_offs = image * stride_yb + offs_p[:, None] * stride_yp + offs_co[None, :] * stride_yc
     if WRITE_OUT:
-        x_gate = tl.load(x_base + offs_co[None, :] * stride_xc, mask=mask, other=0.0)
+        x_gate = tiles.load_2d(x_image, offs_p, stride_xp, mask_p, offs_co, stride_xc, mask_co)
         tl.store(y_ptr + out_offs, (x_gate.to(ACC) * gate).to(y_ptr.dtype.element_ty), mask=mask)
     if WRITE_MAP:
         tl.store(map_ptr + out_offs, gate.to(map_ptr.dtype.element_ty), mask=mask)

@@ -37,6 +37,7 @@ import torch
 import triton
 import triton.language as tl
 
+from . import triton_tiles as tiles
 from .triton_common import (
     KERNEL_DTYPES,
     LAUNCH_OPTIONS,
@@ -66,17 +67,12 @@ def _attention_fwd_kernel(
     WRITE_LSE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
     batch = tl.program_id(1).to(tl.int64)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    mask_m = offs_m < n_queries
-    mask_d = offs_d < qk_channels
-    mask_dv = offs_dv < v_channels
+    offs_m, mask_m = tiles.block_range(tl.program_id(0), n_queries, BLOCK_M)
+    offs_d, mask_d = tiles.block_range(0, qk_channels, BLOCK_D)
+    offs_dv, mask_dv = tiles.block_range(0, v_channels, BLOCK_DV)
     # qk_scale = scale * log2(e): the softmax runs in base 2 (exp2 is the hardware instruction).
-    q = tl.load(q_ptr + batch * stride_qb + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qc,
-                mask=mask_m[:, None] & mask_d[None, :], other=0.0)
+    q = tiles.load_2d(q_ptr + batch * stride_qb, offs_m, stride_qn, mask_m, offs_d, stride_qc, mask_d)
     k_base = k_ptr + batch * stride_kb + offs_d[:, None] * stride_kc
     v_base = v_ptr + batch * stride_vb + offs_dv[None, :] * stride_vc
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=ACC)
@@ -96,8 +92,7 @@ def _attention_fwd_kernel(
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION, out_dtype=ACC)
         m_i = m_new
     acc = acc / l_i[:, None]
-    tl.store(out_ptr + batch * stride_ob + offs_m[:, None] * stride_on + offs_dv[None, :] * stride_oc,
-             acc.to(out_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_dv[None, :])
+    tiles.store_2d(out_ptr + batch * stride_ob, acc, offs_m, stride_on, mask_m, offs_dv, stride_oc, mask_dv)
     if WRITE_LSE:
         tl.store(lse_ptr + batch * n_queries + offs_m, m_i + tl.log2(l_i), mask=mask_m)
 
@@ -115,18 +110,12 @@ def _attention_bwd_dkdv_kernel(
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
     # One program owns BLOCK_N keys and sweeps every query block: the transposed (key-major) form.
-    pid_n = tl.program_id(0)
     batch = tl.program_id(1).to(tl.int64)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    mask_n = offs_n < n_keys
-    mask_d = offs_d < qk_channels
-    mask_dv = offs_dv < v_channels
-    k = tl.load(k_ptr + batch * stride_kb + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kc,
-                mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-    v = tl.load(v_ptr + batch * stride_vb + offs_n[:, None] * stride_vn + offs_dv[None, :] * stride_vc,
-                mask=mask_n[:, None] & mask_dv[None, :], other=0.0)
+    offs_n, mask_n = tiles.block_range(tl.program_id(0), n_keys, BLOCK_N)
+    offs_d, mask_d = tiles.block_range(0, qk_channels, BLOCK_D)
+    offs_dv, mask_dv = tiles.block_range(0, v_channels, BLOCK_DV)
+    k = tiles.load_2d(k_ptr + batch * stride_kb, offs_n, stride_kn, mask_n, offs_d, stride_kc, mask_d)
+    v = tiles.load_2d(v_ptr + batch * stride_vb, offs_n, stride_vn, mask_n, offs_dv, stride_vc, mask_dv)
     dk = tl.zeros([BLOCK_N, BLOCK_D], dtype=ACC)
     dv = tl.zeros([BLOCK_N, BLOCK_DV], dtype=ACC)
     q_base = q_ptr + batch * stride_qb + offs_d[:, None] * stride_qc
@@ -145,11 +134,8 @@ def _attention_bwd_dkdv_kernel(
         dp_t = tl.dot(v, do_t, input_precision=DOT_PRECISION, out_dtype=ACC)                      # [N, M]
         ds_t = p_t * (dp_t - delta[None, :])
         dk += tl.dot(ds_t.to(q_t.dtype), tl.trans(q_t), input_precision=DOT_PRECISION, out_dtype=ACC)
-    dk = dk * scale
-    tl.store(dk_ptr + batch * stride_kb + offs_n[:, None] * stride_kn + offs_d[None, :] * stride_kc,
-             dk.to(dk_ptr.dtype.element_ty), mask=mask_n[:, None] & mask_d[None, :])
-    tl.store(dv_ptr + batch * stride_vb + offs_n[:, None] * stride_vn + offs_dv[None, :] * stride_vc,
-             dv.to(dv_ptr.dtype.element_ty), mask=mask_n[:, None] & mask_dv[None, :])
+    tiles.store_2d(dk_ptr + batch * stride_kb, dk * scale, offs_n, stride_kn, mask_n, offs_d, stride_kc, mask_d)
+    tiles.store_2d(dv_ptr + batch * stride_vb, dv, offs_n, stride_vn, mask_n, offs_dv, stride_vc, mask_dv)
 
 
 @triton.jit
@@ -164,18 +150,12 @@ def _attention_bwd_dq_kernel(
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, DOT_PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
     batch = tl.program_id(1).to(tl.int64)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, BLOCK_D)
-    offs_dv = tl.arange(0, BLOCK_DV)
-    mask_m = offs_m < n_queries
-    mask_d = offs_d < qk_channels
-    mask_dv = offs_dv < v_channels
-    q = tl.load(q_ptr + batch * stride_qb + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qc,
-                mask=mask_m[:, None] & mask_d[None, :], other=0.0)
-    do = tl.load(do_ptr + batch * stride_ob + offs_m[:, None] * stride_on + offs_dv[None, :] * stride_oc,
-                 mask=mask_m[:, None] & mask_dv[None, :], other=0.0)
+    offs_m, mask_m = tiles.block_range(tl.program_id(0), n_queries, BLOCK_M)
+    offs_d, mask_d = tiles.block_range(0, qk_channels, BLOCK_D)
+    offs_dv, mask_dv = tiles.block_range(0, v_channels, BLOCK_DV)
+    q = tiles.load_2d(q_ptr + batch * stride_qb, offs_m, stride_qn, mask_m, offs_d, stride_qc, mask_d)
+    do = tiles.load_2d(do_ptr + batch * stride_ob, offs_m, stride_on, mask_m, offs_dv, stride_oc, mask_dv)
     lse = tl.load(lse_ptr + batch * n_queries + offs_m, mask=mask_m, other=float("inf"))
     delta = tl.load(delta_ptr + batch * n_queries + offs_m, mask=mask_m, other=0.0)
     dq = tl.zeros([BLOCK_M, BLOCK_D], dtype=ACC)
@@ -192,9 +172,7 @@ def _attention_bwd_dq_kernel(
         dp = tl.dot(do, v_t, input_precision=DOT_PRECISION, out_dtype=ACC)                          # [M, N]
         ds = p * (dp - delta[:, None])
         dq += tl.dot(ds.to(k_t.dtype), tl.trans(k_t), input_precision=DOT_PRECISION, out_dtype=ACC)
-    dq = dq * scale
-    tl.store(dq_ptr + batch * stride_qb + offs_m[:, None] * stride_qn + offs_d[None, :] * stride_qc,
-             dq.to(dq_ptr.dtype.element_ty), mask=mask_m[:, None] & mask_d[None, :])
+    tiles.store_2d(dq_ptr + batch * stride_qb, dq * scale, offs_m, stride_qn, mask_m, offs_d, stride_qc, mask_d)
 
 
 def _config(qk_channels: int, v_channels: int) -> dict[str, int]:
