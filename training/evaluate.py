@@ -86,12 +86,27 @@ def _save_path(save_dir: Path, name: str) -> Path:
     return path
 
 
+def spread_indices(total: int, count: int | None) -> list[int]:
+    """``count`` indices evenly spaced over ``range(total)`` (all of them for None), first and last included.
+
+    Test sets are stored source by source, so the first N pairs would all come from one photo or clip.
+    """
+    if count is None or count >= total:
+        return list(range(total))
+    if count < 1:
+        raise ValueError(f"max_images must be positive, got {count}")
+    if count == 1:
+        return [0]
+    return [round(i * (total - 1) / (count - 1)) for i in range(count)]
+
+
 @torch.no_grad()
 def evaluate(model: DeblurNet, dataset: Dataset, *, device: torch.device | str = "cpu",
              max_images: int | None = None, save_dir: str | os.PathLike[str] | None = None,
              progress: bool = True, autocast_dtype: torch.dtype | None = None) -> list[ImageScore]:
     """Score ``model`` on each full-size pair of ``dataset`` (input vs target and output vs target).
 
+    ``max_images`` scores that many pairs spread evenly over the set (:func:`spread_indices`).
     ``save_dir`` also writes every restored image as a PNG named after the pair. ``autocast_dtype``
     runs the network under autocast (the scores still come from the rounded 8-bit images).
     """
@@ -99,10 +114,10 @@ def evaluate(model: DeblurNet, dataset: Dataset, *, device: torch.device | str =
 
     device = torch.device(device)
     model = model.to(device).eval()
-    count = len(dataset) if max_images is None else min(len(dataset), max_images)  # type: ignore[arg-type]
+    indices = spread_indices(len(dataset), max_images)  # type: ignore[arg-type]
     out_dir = Path(save_dir) if save_dir is not None else None
     scores = []
-    for i in tqdm(range(count), desc="eval", unit="img", disable=not progress, leave=False):
+    for i in tqdm(indices, desc="eval", unit="img", disable=not progress, leave=False):
         sample = dataset[i]
         blur = sample["blur"].unsqueeze(0).to(device)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     parser.add_argument("--quality", metavar="DATA", default=None,
                         help="also score PSNR/SSIM per backend and precision on DATA's test split (benchmarks.quality)")
-    parser.add_argument("--max-images", type=int, default=None, metavar="N", help="with --quality: the first N pairs only")
+    parser.add_argument("--max-images", type=int, default=None, metavar="N", help="with --quality: N pairs spread evenly over the test split")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-images", metavar="DIR", default=None, help="also write every restored image as PNG")
     parser.add_argument("--csv", metavar="PATH", default=None,
                         help="per-image scores (default: beside the checkpoint, <name>-<split>-eval.csv)")
-    parser.add_argument("--max-images", type=int, default=None, metavar="N", help="score only the first N pairs")
+    parser.add_argument("--max-images", type=int, default=None, metavar="N", help="score N pairs spread evenly over the split")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even where the checkpoint has EMA weights")
 
