@@ -5,9 +5,9 @@ rounding, scikit-image PSNR/SSIM, reflect padding to the model's multiple), so t
 ones ``deblur eval`` prints. ONNX Runtime and TensorRT enter that evaluation through
 :class:`BackendAsNet`, which makes an SDK backend look like a ``DeblurNet``.
 
-Rows: PyTorch float32 (the reference), PyTorch bfloat16 autocast (CPU or CUDA), PyTorch float16
-autocast (CUDA only), ONNX Runtime float32 on CPU and CUDA, TensorRT FP16. Reduced-precision rows must
-stay within :data:`TOLERANCE_DB` of the float32 PSNR; the table says whether each does.
+Rows: PyTorch float32 (the reference), PyTorch bfloat16 and float16 autocast (CPU or CUDA), ONNX
+Runtime float32 on CPU and CUDA, TensorRT FP16. Reduced-precision rows must stay within
+:data:`TOLERANCE_DB` of the float32 PSNR; the table says whether each does.
 
 Example::
 
@@ -77,6 +77,20 @@ def _unavailable(name: str, reason: str) -> dict[str, Any]:
     return {"backend": name, "available": False, "reason": reason}
 
 
+def _cpu_fp16_autocast() -> bool:
+    """Whether CPU autocast takes float16 (PyTorch >= 2.3 does).
+
+    On CPU the tensors between layers are float16 as on a GPU, so the row shows what float16 storage
+    costs in PSNR; the kernels inside each layer may accumulate in float32 (as tensor cores do).
+    """
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = torch.nn.functional.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 1, 1))
+    except (RuntimeError, ValueError):
+        return False
+    return out.dtype == torch.float16
+
+
 def _net_for(name: str, mut: ModelUnderTest, device: str) -> tuple[Any, str, torch.dtype | None, str, str]:
     """(network, torch device for the evaluation, autocast dtype, precision, where the arithmetic runs) for
     backend ``name``; raises Unavailable."""
@@ -89,8 +103,8 @@ def _net_for(name: str, mut: ModelUnderTest, device: str) -> tuple[Any, str, tor
             raise Unavailable(mut.no_torch_reason or "no PyTorch weights for this model")
         if choice.compile or choice.triton:
             raise Unavailable("quality rows cover precisions; compile/Triton run the same arithmetic as eager")
-        if choice.precision == "fp16" and not cuda:
-            raise Unavailable("float16 autocast is scored on CUDA only")
+        if choice.precision == "fp16" and not cuda and not _cpu_fp16_autocast():
+            raise Unavailable(f"this PyTorch ({torch.__version__}) has no float16 autocast on CPU")
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(choice.precision)
         return mut.torch_model, device, dtype, choice.precision, device
     if mut.onnx_path is None:
