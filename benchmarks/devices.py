@@ -154,6 +154,23 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
             "cores": len(cores) if cores else len(processors), "logical": len(processors)}
 
 
+# CPU flags of instructions that compute each reduced precision natively (x86 AVX-512/AMX, Arm
+# FEAT_FP16 "asimdhp" and FEAT_BF16 "bf16"); without them oneDNN converts and computes in fp32.
+NATIVE_PRECISION_FLAGS = {"bf16": frozenset({"avx512_bf16", "amx_bf16", "bf16"}),
+                          "fp16": frozenset({"avx512_fp16", "amx_fp16", "asimdhp"})}
+
+
+def cpu_emulates(precision: str, cpuinfo_text: str | None = None) -> str | None:
+    """Why this CPU only emulates ``precision`` (``"bf16"``/``"fp16"``), or None where it runs it natively."""
+    native = NATIVE_PRECISION_FLAGS[precision]
+    text = cpuinfo_text if cpuinfo_text is not None else (_read(CPUINFO) or "processor: 0")
+    if parse_cpuinfo(text)["flags"] & native:
+        return None
+    name = {"bf16": "bfloat16", "fp16": "float16"}[precision]
+    return (f"this CPU has no {name} instructions ({'/'.join(sorted(native))}): oneDNN emulates {precision} "
+            "convolutions, many times slower than fp32")
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(errors="replace").strip("\x00\n ")

@@ -71,6 +71,8 @@ class QualitySettings:
     split: str = "test"
     max_images: int | None = None
     tolerance_db: float = TOLERANCE_DB
+    # False: bf16/fp16 rows are listed as unavailable on CPUs that only emulate them (~50x slower).
+    allow_emulated: bool = True
 
 
 def _unavailable(name: str, reason: str) -> dict[str, Any]:
@@ -91,7 +93,8 @@ def _cpu_fp16_autocast() -> bool:
     return out.dtype == torch.float16
 
 
-def _net_for(name: str, mut: ModelUnderTest, device: str) -> tuple[Any, str, torch.dtype | None, str, str]:
+def _net_for(name: str, mut: ModelUnderTest, device: str,
+             allow_emulated: bool = True) -> tuple[Any, str, torch.dtype | None, str, str]:
     """(network, torch device for the evaluation, autocast dtype, precision, where the arithmetic runs) for
     backend ``name``; raises Unavailable."""
     from .runners import Unavailable, parse_backend
@@ -105,6 +108,12 @@ def _net_for(name: str, mut: ModelUnderTest, device: str) -> tuple[Any, str, tor
             raise Unavailable("quality rows cover precisions; compile/Triton run the same arithmetic as eager")
         if choice.precision == "fp16" and not cuda and not _cpu_fp16_autocast():
             raise Unavailable(f"this PyTorch ({torch.__version__}) has no float16 autocast on CPU")
+        if choice.precision in ("bf16", "fp16") and not cuda and not allow_emulated:
+            from .devices import cpu_emulates
+
+            why = cpu_emulates(choice.precision)
+            if why is not None:
+                raise Unavailable(f"not scored by default: {why}; cap the set with --max-images to score it")
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(choice.precision)
         return mut.torch_model, device, dtype, choice.precision, device
     if mut.onnx_path is None:
@@ -144,7 +153,7 @@ def run_quality(mut: ModelUnderTest, data: str | Path, settings: QualitySettings
     rows: list[dict[str, Any]] = []
     for name in settings.backends:
         try:
-            net, run_device, dtype, precision, where = _net_for(name, mut, device)
+            net, run_device, dtype, precision, where = _net_for(name, mut, device, settings.allow_emulated)
         except Unavailable as exc:
             rows.append(_unavailable(name, str(exc)))
             continue

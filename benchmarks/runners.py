@@ -147,12 +147,10 @@ class TorchRunner(Runner):
             except ImportError as exc:
                 raise Unavailable(f"triton is not installed ({exc})") from None
         if choice.precision == "bf16" and not cuda:
-            from .devices import CPUINFO, parse_cpuinfo
+            from .devices import cpu_emulates
 
-            flags = parse_cpuinfo(CPUINFO.read_text())["flags"] if CPUINFO.is_file() else set()
-            if not flags & {"avx512_bf16", "amx_bf16"}:
-                why = ("this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): oneDNN emulates bf16 "
-                       "convolutions, many times slower than fp32")
+            why = cpu_emulates("bf16")
+            if why is not None:
                 if not allow_emulated_bf16:
                     raise Unavailable(f"not run by default: {why}; ask for it with --backends torch-bf16")
                 self.notes.append(why)

@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks.devices import (
     PEAKS,
+    cpu_emulates,
     cpu_peak,
     detect_device,
     jetson_peak,
@@ -43,6 +44,21 @@ def test_cpu_peak_is_cores_times_clock_times_fma_width():
     avx2 = cpu_peak(AVX2_ONLY, max_khz=None, usable_cpus=1)
     assert avx2.flop_per_cycle == 32 and avx2.cores == 1  # capped at the CPUs this process may use
     assert avx2.ghz == pytest.approx(2.4454) and avx2.clock_source == "/proc/cpuinfo cpu MHz"
+
+
+@pytest.mark.parametrize("flags,bf16_native,fp16_native", [
+    ("avx2 fma", False, False),                               # our CI machine (AMD EPYC, Zen 3)
+    ("avx2 fma avx512f avx512_bf16", True, False),            # Cooper Lake, Zen 4
+    ("avx512f avx512_bf16 avx512_fp16 amx_bf16 amx_fp16", True, True),   # Granite Rapids
+    ("fp asimd fphp asimdhp bf16", True, True),               # Armv8.6 Features line
+    ("fp asimd fphp asimdhp", False, True),                   # Jetson Orin's Cortex-A78AE
+])
+def test_reduced_precision_is_native_only_with_its_instructions(flags, bf16_native, fp16_native):
+    text = f"processor\t: 0\nflags\t\t: {flags}\n"
+    assert (cpu_emulates("bf16", text) is None) == bf16_native
+    assert (cpu_emulates("fp16", text) is None) == fp16_native
+    if not fp16_native:
+        assert "no float16 instructions" in cpu_emulates("fp16", text)
 
 
 def test_cpuinfo_without_entries_is_an_error():

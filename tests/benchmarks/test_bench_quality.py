@@ -52,3 +52,18 @@ def test_quality_rows_per_backend_and_precision(tmp_path, tiny_pairs):
     assert json.loads(json_path.read_text())["schema"] == "deblur-quality/1"
     md = md_path.read_text()
     assert "| ort-cpu | fp32 | cpu | 2 |" in md and "| torch-fp16 | fp16 | cpu | 2 |" in md
+
+
+def test_emulated_precisions_wait_for_a_capped_set(tmp_path, tiny_pairs, monkeypatch):
+    import benchmarks.devices
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Test\nflags\t\t: avx2 fma\n")
+    monkeypatch.setattr(benchmarks.devices, "CPUINFO", cpuinfo)
+    mut = from_module(build("rdafnet-nano", num_blocks=1), workdir=tmp_path / "work")
+    settings = QualitySettings(backends=("torch-fp32", "torch-bf16", "torch-fp16"), device="cpu", allow_emulated=False)
+    rows = {r["backend"]: r for r in run_quality(mut, tiny_pairs, settings)["rows"]}
+    assert rows["torch-fp32"]["available"] and rows["torch-fp32"]["images"] == 2
+    for name, instruction in (("torch-bf16", "bfloat16"), ("torch-fp16", "float16")):
+        assert rows[name]["available"] is False
+        assert f"not scored by default: this CPU has no {instruction} instructions" in rows[name]["reason"]
