@@ -20,7 +20,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -92,6 +92,14 @@ class DropQueue(Generic[T]):
             item = self._items.popleft()
             self._cond.notify_all()
             return item
+
+    def __iter__(self) -> Iterator[T]:
+        """Every item until the queue is closed and drained, or aborted (a consumer thread's loop)."""
+        while True:
+            try:
+                yield self.get()
+            except QueueClosed:
+                return
 
     def close(self) -> None:
         """No more items will come; consumers drain what is left."""

@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import warnings
@@ -38,13 +37,13 @@ from typing import Any
 import numpy as np
 
 from ..blur import DEFAULT_SHARP_THRESHOLD, blur_score
-from .queues import POLICIES, DropQueue, QueueClosed
+from .queues import POLICIES, DropQueue
 from .sinks import NullSink, Sink
 from .sources import Frame, SourceLike, as_source
 from .stats import StatsSnapshot, StreamStats
 
 FrameHook = Callable[[Frame, np.ndarray], "np.ndarray | None"]
-_POLL = 0.05   # seconds between checks for stop/abort in every blocking wait: nothing can hang
+_POLL = 0.05   # seconds between stop checks while the capture thread waits for a frame (queues wake on close/abort)
 
 
 @dataclass
@@ -223,13 +222,7 @@ class StreamRunner:
 
     def _infer(self) -> None:
         try:
-            while True:
-                try:
-                    work = self._in.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                except QueueClosed:
-                    break
+            for work in self._in:
                 if work.job is not None:
                     self.deblurrer.infer(work.job)
                     self.stats.record("infer", work.job.timings["infer"])
@@ -244,13 +237,7 @@ class StreamRunner:
 
     def _write(self) -> None:
         try:
-            while True:
-                try:
-                    work = self._out.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                except QueueClosed:
-                    break
+            for work in self._out:
                 frame = work.frame
                 if work.job is not None:
                     result = self.deblurrer.finish(work.job)    # post-processing overlaps the next inference
