@@ -58,6 +58,9 @@ _VERSION_PHRASES = ("version tag does not match", "kserialization_version", "ser
                     "was built with tensorrt", "version mismatch")
 _DEVICE_PHRASES = ("incompatible device", "expecting compute", "compute capability", "platform (",
                    "hardware compatibility")
+# ... and when the plan holds plugin layers whose creators this process has not registered.
+_PLUGIN_PHRASES = ("iplugincreator not found", "could not find plugin", "cannot deserialize plugin",
+                   "plugin creator")
 
 
 class TensorRTUnavailableError(ImportError):
@@ -126,6 +129,12 @@ def explain_engine_failure(engine: Path, manifest: Manifest | None, *, tensorrt_
         return EngineCompatibilityError(
             f"{engine} was built for a GPU of compute capability {built_sm}{where}, but this GPU, {gpu.name}, "
             f"is compute capability {gpu.sm}; an engine runs only on the GPU kind that built it. {fix}{tensorrt_said}")
+    if any(p in said_lower for p in _PLUGIN_PHRASES):
+        return ModelLoadError(
+            f"{engine} contains TensorRT plugin layers that are not registered in this process. An engine built "
+            "with `deblur export --fused` needs deblur's plugins first: `from kernels.trt_plugins import "
+            f"register_plugins; register_plugins()` (TensorRT >= 10.6); or rebuild it without --fused. "
+            f"{fix}{tensorrt_said}")
     if any(p in said_lower for p in _VERSION_PHRASES):
         return EngineCompatibilityError(
             f"{engine} was built by another TensorRT version (this machine runs TensorRT {tensorrt_version}). "

@@ -401,6 +401,10 @@ def test_failure_without_manifest_is_classified_from_the_tensorrt_log(tmp_path):
     err = explain_engine_failure(engine, None, tensorrt_version="10.3.0", gpu=gpu,
                                  log=["Version tag does not match"])
     assert isinstance(err, sdk.EngineCompatibilityError) and "another TensorRT version" in str(err)
+    err = explain_engine_failure(engine, None, tensorrt_version="10.9.0", gpu=gpu, log=[
+        "1: [pluginV2Runner.cpp::load::303] Error Code 1: Serialization (Serialization assertion creator failed."
+        "Cannot deserialize plugin since corresponding IPluginCreator not found in Plugin Registry)"])
+    assert isinstance(err, sdk.ModelLoadError) and "register_plugins()" in str(err) and "--fused" in str(err)
     err = explain_engine_failure(engine, None, tensorrt_version="10.3.0", gpu=gpu, log=["magicTagRead failed"])
     assert isinstance(err, sdk.ModelLoadError) and "corrupt or truncated" in str(err)
     assert rebuild_command(engine, None) in str(err)
@@ -492,6 +496,22 @@ def test_a_refused_tensor_address_is_an_error_not_a_silent_bad_frame(engine_file
     x = np.zeros((1, 3, 16, 16), np.float32)
     with pytest.raises(RuntimeError, match="TensorRT refused the device address of 'input'"):
         backend.infer(x, np.empty_like(x))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="needs cuda-python")
+def test_with_real_cuda_python_and_no_driver_the_error_is_the_driver_not_found_0(engine_file, monkeypatch):
+    from sdk.backends.cuda_runtime import CudaDriverError, CudaPythonApi
+
+    try:
+        count = CudaPythonApi().device_count()
+    except CudaDriverError:
+        pass
+    else:
+        pytest.skip(f"this machine has a working NVIDIA driver ({count} GPU(s))")
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt(FakeCuda()))
+    with pytest.raises(CudaDriverError) as info:
+        TensorRTBackend(engine_file)                       # cuda-python's real cudaGetDeviceCount answers
+    assert "no NVIDIA driver is loaded" in str(info.value) and "found 0" not in str(info.value)
 
 
 def test_engine_on_cpu_is_refused(engine_file, monkeypatch):
