@@ -90,10 +90,15 @@ def test_pip_resolves_jetson_extra_for_a_jetson_without_tensorrt_or_cuda_13(tmp_
     """pip's own resolver, for JetPack 6 (Ubuntu 22.04 aarch64, Python 3.10), metadata only."""
     platforms = [f"--platform={p}" for p in ("manylinux_2_35_aarch64", "manylinux_2_28_aarch64",
                                              "manylinux_2_27_aarch64", "manylinux2014_aarch64")]
+    # setup.py with its README and build config alone: pip writes its metadata there, not into the checkout.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.py", "README.md", "pyproject.toml"):
+        (source / name).write_bytes((REPO / name).read_bytes())
     report = tmp_path / "report.json"
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
            "--only-binary=:all:", *platforms, "--python-version=3.10", f"--target={tmp_path / 'target'}",
-           f"--report={report}", f"{REPO}[jetson]"]
+           f"--report={report}", f"{source}[jetson]"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if result.returncode != 0 and any(s in result.stderr for s in ("NewConnectionError", "Temporary failure in name "
                                                                    "resolution", "Network is unreachable")):

@@ -86,13 +86,11 @@ def _first_clauses(message: str, count: int = 2) -> str:
     return ": ".join(message.split(": ")[:count])
 
 
-def _version(module: str) -> str | None:
+def _version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return None
-    try:
-        return version(module)
+        return version(distribution)
     except PackageNotFoundError:
         return None
 
@@ -167,8 +165,9 @@ class RealTools:
     def run(self, argv: Sequence[str], log: Path, cwd: Path | None) -> CommandResult:
         log.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        if cwd is not None:
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(cwd), env.get("PYTHONPATH", "")) if p)
+        # `python -m sdk.cli` must find this sdk (and export, kernels beside it) whether installed or checked out.
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         with open(log, "w", encoding="utf-8") as f:
             f.write("$ " + " ".join(argv) + "\n")
             f.flush()
@@ -392,7 +391,7 @@ def run(args: argparse.Namespace, *, env: Environment | None = None, tools: Tool
     print(describe(env))
     if not args.gpu:
         return 0
-    out = args.out or Path(time.strftime("deblur-doctor-%Y%m%d-%H%M%S", time.gmtime()))
+    out = (args.out or Path(time.strftime("deblur-doctor-%Y%m%d-%H%M%S", time.gmtime()))).resolve()
     steps = Acceptance(env, tools or RealTools(), out, min_psnr=args.min_psnr, max_error=args.max_error).run()
     paths = write_results(env, steps, out)
     print()

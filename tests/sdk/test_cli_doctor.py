@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,13 @@ def test_gpu_without_tensorrt_skips_the_engines_and_says_why(tmp_path):
     assert code == 0 and {s["status"] for s in engines} == {SKIPPED}
     assert engines[0]["detail"] == "TensorRT is not installed (it is not importable here)"
     assert {s["status"] for s in steps if s["step"] == "export onnx"} == {PASSED}
+
+
+def test_real_tools_log_a_command_and_return_its_status_and_last_lines(tmp_path):
+    from sdk.cli.doctor import RealTools
+
+    log = tmp_path / "logs" / "x.log"
+    code = "import sdk, sys; print('one'); print('two'); print(sdk.__name__); sys.exit(3)"
+    result = RealTools().run([sys.executable, "-c", code], log, None)
+    assert result.returncode == 3 and result.tail == "one\ntwo\nsdk"
+    assert log.read_text().splitlines()[1:] == ["one", "two", "sdk"]
