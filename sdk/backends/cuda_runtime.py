@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -289,6 +290,7 @@ class PyCudaApi:
         self._driver: Any = driver
         self._call("cuInit", driver.init)
         self._contexts: dict[int, Any] = {}
+        self._contexts_lock = threading.Lock()     # two threads' first calls must not retain a context twice
         self._allocations: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
 
@@ -312,10 +314,11 @@ class PyCudaApi:
     def activate(self, index: int) -> Iterator[None]:
         # pycuda keeps a context stack per thread: push the device's primary context for this call and
         # pop it after, so any thread may call and none is left holding the context.
-        context = self._contexts.get(index)
-        if context is None:
-            context = self._contexts[index] = self._call(
-                "cuDevicePrimaryCtxRetain", lambda: self._driver.Device(index).retain_primary_context())
+        with self._contexts_lock:
+            context = self._contexts.get(index)
+            if context is None:
+                context = self._contexts[index] = self._call(
+                    "cuDevicePrimaryCtxRetain", lambda: self._driver.Device(index).retain_primary_context())
         context.push()
         try:
             yield

@@ -43,6 +43,7 @@ HELP = "check this machine; --gpu: run the GPU/TensorRT acceptance (tests, FP16 
 MODELS = ("default", "rdafnet-small")         # "default": the bundled model's checkpoint
 VARIANTS = ("standard", "fused")
 SHAPES = "1x3x64x64:1x3x720x1280:1x3x1088x1920"
+PLUGIN_MIN_TENSORRT = (10, 6)                  # tensorrt.plugin, which the fused plugins are written with
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 
@@ -73,12 +74,23 @@ class Environment:
     export_has_fused: bool = False
 
     def problem(self, need: str) -> str | None:
-        """Why ``need`` ("gpu", "tensorrt", "torch", "checkout") is missing, in one short clause; None if present."""
+        """Why ``need`` ("gpu", "tensorrt", "plugins", "torch", "checkout") is missing, in one short clause;
+        None if present."""
+        if need == "plugins":
+            return self._plugin_problem()
         reason = {"gpu": self.gpu_problem and f"no usable CUDA GPU: {_first_clauses(self.gpu_problem)}",
                   "tensorrt": self.tensorrt_problem and _first_clauses(self.tensorrt_problem, 1),
                   "torch": self.torch_problem and f"exporting needs PyTorch: {self.torch_problem}",
                   "checkout": self.checkout_problem}[need]
         return reason or None
+
+    def _plugin_problem(self) -> str | None:
+        version = self.versions.get("tensorrt")
+        parts = [int(p) for p in version.split(".")[:2] if p.isdigit()] if version else []
+        if len(parts) == 2 and tuple(parts) < PLUGIN_MIN_TENSORRT:
+            return (f"TensorRT {version} has no tensorrt.plugin (the fused plugins need >= 10.6; JetPack 6 ships "
+                    "10.3): this machine runs the standard-op engine")
+        return None
 
 
 def _first_clauses(message: str, count: int = 2) -> str:
@@ -302,12 +314,14 @@ class Acceptance:
         path = self.out / "onnx" / f"{model}-{variant}.onnx"
         step = Step("export onnx", model, variant, numbers={"path": str(path)})
         argv = _cli("export", _export_source(model), "--to", "onnx", "--fp16", "--out", str(path))
+        needs: tuple[str, ...] = ("gpu", "torch")
         if variant == "fused":
-            if not self._skip_reason(("gpu", "torch")) and not self.env.export_has_fused:
+            needs = ("gpu", "tensorrt", "plugins", "torch")
+            if not self._skip_reason(needs) and not self.env.export_has_fused:
                 step.status, step.detail = FAILED, "`deblur export` has no --fused option in this version"
                 return self._add(step)
             argv.append("--fused")
-        return self._command(step, ("gpu", "torch"), argv, f"export-onnx-{model}-{variant}.log")
+        return self._command(step, needs, argv, f"export-onnx-{model}-{variant}.log")
 
     def _engine(self, model: str, variant: str, onnx: Step) -> Step:
         path = self.out / "engines" / f"{model}-{variant}.engine"

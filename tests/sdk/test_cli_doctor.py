@@ -57,7 +57,7 @@ def test_plain_doctor_reports_the_machine_and_exits_0(capsys):
 
 # --------------------------------------------------------------------------- a fake GPU machine
 def gpu_machine(tmp_path: Path, *, fused: bool = True) -> Environment:
-    return Environment(versions={"tensorrt": "10.3.0"}, gpu="Orin (compute capability 8.7)", checkout=tmp_path,
+    return Environment(versions={"tensorrt": "10.9.0"}, gpu="Orin (compute capability 8.7)", checkout=tmp_path,
                        export_has_fused=fused)
 
 
@@ -137,7 +137,8 @@ def test_gpu_without_tensorrt_skips_the_engines_and_says_why(tmp_path):
     engines = [s for s in steps if s["step"] == "build FP16 engine"]
     assert code == 0 and {s["status"] for s in engines} == {SKIPPED}
     assert engines[0]["detail"] == "TensorRT is not installed (it is not importable here)"
-    assert {s["status"] for s in steps if s["step"] == "export onnx"} == {PASSED}
+    exports = {s["variant"]: s for s in steps if s["step"] == "export onnx"}
+    assert exports["standard"]["status"] == PASSED and exports["fused"]["status"] == SKIPPED
 
 
 def test_real_tools_log_a_command_and_return_its_status_and_last_lines(tmp_path):
@@ -148,3 +149,13 @@ def test_real_tools_log_a_command_and_return_its_status_and_last_lines(tmp_path)
     result = RealTools().run([sys.executable, "-c", code], log, None)
     assert result.returncode == 3 and result.tail == "one\ntwo\nsdk"
     assert log.read_text().splitlines()[1:] == ["one", "two", "sdk"]
+
+
+def test_a_jetson_with_tensorrt_10_3_skips_the_fused_rows_and_passes(tmp_path):
+    env = gpu_machine(tmp_path)
+    env.versions["tensorrt"] = "10.3.0.30"
+    code, steps = run_doctor(tmp_path, env, FakeTools())
+    fused = [s for s in steps if s["variant"] == "fused"]
+    assert code == 0 and {s["status"] for s in fused} == {SKIPPED} and len(fused) == 8
+    assert all(s["detail"].startswith("TensorRT 10.3.0.30 has no tensorrt.plugin") for s in fused)
+    assert {s["status"] for s in steps if s["variant"] != "fused"} == {PASSED}
