@@ -519,6 +519,25 @@ def test_engine_on_cpu_is_refused(engine_file, monkeypatch):
         load(engine_file, monkeypatch, device="cpu")
 
 
+def test_export_and_runtime_share_one_tensorrt_import_and_one_gpu_query(monkeypatch):
+    import export.tensorrt as builder
+    from sdk.backends import cuda_runtime
+    from sdk.backends import tensorrt as runtime
+
+    assert builder.import_tensorrt is runtime.import_tensorrt
+    assert builder.TensorRTUnavailableError is runtime.TensorRTUnavailableError
+    assert builder.gpu_compute_capability is cuda_runtime.gpu_compute_capability
+    fake = make_fake_tensorrt(FakeCuda())
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    assert runtime.import_tensorrt() is fake                       # the contract: it returns the module
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(runtime.TensorRTUnavailableError, match="it is not importable here"):
+        builder.import_tensorrt()
+    assert cuda_runtime.gpu_compute_capability(0, FakeCuda(GpuInfo("RTX 4090", (8, 9)))) == ("8.9", "RTX 4090")
+    with pytest.raises(RuntimeError, match="no CUDA GPU 1 here: this machine has 1 GPU"):
+        cuda_runtime.gpu_compute_capability(1, FakeCuda())
+
+
 def test_tensorrt_stubs_namespace_is_not_mistaken_for_tensorrt(engine_file, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))   # what tensorrt-stubs leaves
     with pytest.raises(ImportError, match="TensorRT is not installed"):
