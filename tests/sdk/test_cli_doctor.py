@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from sdk.cli import main
-from sdk.cli.doctor import FAILED, PASSED, SKIPPED, CommandResult, Environment, frame_parity, probe, run
+from sdk.cli.doctor import probe, run
+from sdk.cli.gpu_acceptance import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    CommandResult,
+    Environment,
+    RealTools,
+    frame_parity,
+)
 
 STEPS_PER_ROW = ("export onnx", "build FP16 engine", "parity vs ONNX Runtime", "deblur bench")
 
@@ -142,8 +151,6 @@ def test_gpu_without_tensorrt_skips_the_engines_and_says_why(tmp_path):
 
 
 def test_real_tools_log_a_command_and_return_its_status_and_last_lines(tmp_path):
-    from sdk.cli.doctor import RealTools
-
     log = tmp_path / "logs" / "x.log"
     code = "import sdk, sys; print('one'); print('two'); print(sdk.__name__); sys.exit(3)"
     result = RealTools().run([sys.executable, "-c", code], log, None)
