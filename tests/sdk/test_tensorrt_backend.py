@@ -591,11 +591,13 @@ def test_real_engine_matches_onnxruntime(onnx_models, tmp_path):
     profile = builder.create_optimization_profile()
     profile.set_shape("input", (1, 3, 16, 16), (1, 3, 64, 64), (1, 3, 128, 128))
     config.add_optimization_profile(profile)
-    engine = tmp_path / "conv.engine"
-    engine.write_bytes(bytes(builder.build_serialized_network(network, config)))
+    plan = bytes(builder.build_serialized_network(network, config))
+    engine, packed = tmp_path / "conv.engine", tmp_path / "packed.engine"
+    engine.write_bytes(plan)                                       # a plain plan with a sidecar...
     Manifest.read_onnx(onnx_models["conv"]).write_sidecar(engine)
+    packed.write_bytes(pack_engine(plan, Manifest.read_onnx(onnx_models["conv"])))   # ...and one with the header
     frame = np.random.default_rng(4).integers(0, 256, (150, 210, 3), dtype=np.uint8)
     reference = sdk.Deblurrer(onnx_models["conv"], device="cpu").process(frame)
-    for graph in (False, True):
-        out = sdk.Deblurrer(engine, tile_overlap=16, cuda_graph=graph).process(frame)
+    for path, graph in ((engine, False), (engine, True), (packed, True)):
+        out = sdk.Deblurrer(path, tile_overlap=16, cuda_graph=graph).process(frame)
         assert np.abs(out.astype(int) - reference.astype(int)).max() <= 1
