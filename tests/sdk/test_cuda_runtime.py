@@ -13,6 +13,7 @@ import threading
 import types
 from enum import IntEnum
 
+import numpy as np
 import pytest
 
 from sdk.backends.cuda_runtime import (
@@ -274,3 +275,48 @@ def test_pycuda_without_a_device_is_a_driver_error(monkeypatch):
     fake_pycuda(monkeypatch, init_error="cuInit failed: no CUDA-capable device is detected")
     with pytest.raises(CudaDriverError, match=r"CUDA 12.2\) sees no GPU \(cuInit failed: no CUDA-capable"):
         PyCudaApi()
+
+
+# --------------------------------------------------------------------------- a real GPU (deblur doctor --gpu runs these)
+@pytest.mark.gpu
+@needs_cuda_python
+def test_real_gpu_copies_graphs_and_another_thread():
+    api = CudaPythonApi()
+    sm, name = gpu_compute_capability(0, api)
+    assert api.device_count() >= 1 and len(sm.split(".")) == 2 and name
+    with api.activate(0):
+        stream = api.stream_create()
+        device = api.malloc(4096)
+        host, back = api.host_alloc(4096), api.host_alloc(4096)
+        host[:] = np.arange(4096) % 251
+        api.copy_to_device(device, host, stream)
+        api.copy_to_host(back, device, stream)
+        api.stream_synchronize(stream)
+        np.testing.assert_array_equal(back, host)
+        api.capture_begin(stream)                     # a graph of the two copies, replayed on new data
+        api.copy_to_device(device, host, stream)
+        api.copy_to_host(back, device, stream)
+        graph = api.capture_end(stream)
+        host[:], back[:] = 7, 0
+        api.graph_launch(graph, stream)
+        api.stream_synchronize(stream)
+        assert (back == 7).all()
+    seen = []
+
+    def worker():                                     # the stream and memory, used from a thread of its own
+        with api.activate(0):
+            host[:] = 9
+            api.graph_launch(graph, stream)
+            api.stream_synchronize(stream)
+            seen.append(int(back.max()))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [9]
+    with api.activate(0):
+        api.graph_destroy(graph)
+        api.free(device)
+        api.host_free(host)
+        api.host_free(back)
+        api.stream_destroy(stream)
