@@ -114,16 +114,17 @@ def explain_driver_error(error: str, *, driver_version: int | None, runtime_vers
                 "NVIDIA GPU and its driver. Desktop: install the NVIDIA driver and check `nvidia-smi`; Jetson: "
                 f"flash a JetPack 6 image; in a container: run it with `--gpus all` (or `--runtime nvidia`); {cpu}")
     if says(_OLD_DRIVER):
-        built = _cuda_version(runtime_version) if runtime_version else "a newer CUDA"
+        built = f"CUDA {_cuda_version(runtime_version)}" if runtime_version else "a newer CUDA"
         major = driver_version // 1000 if driver_version else 12
+        match = (f"pip install 'cuda-python>={major}.0,<{major + 1}' (on Jetson with JetPack 6: {JETSON_INSTALL})"
+                 if binding == "cuda-python" else f"rebuild {binding} with the CUDA {major} toolkit")
         return (f"the NVIDIA driver supports CUDA {_cuda_version(driver_version or 0)}, but {binding} is built for "
-                f"CUDA {built} ({error}). Install the {binding} that matches the driver: "
-                f"pip install 'cuda-python>={major}.0,<{major + 1}' (on Jetson with JetPack 6: {JETSON_INSTALL}), "
+                f"{built} ({error}). Install the {binding} that matches the driver: {match}, "
                 "or update the NVIDIA driver")
     if says(_NO_DEVICE):
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         driver = f" (CUDA {_cuda_version(driver_version)})" if driver_version else ""
-        hint = f"; CUDA_VISIBLE_DEVICES={visible!r} hides the others" if visible is not None else ""
+        hint = f"; CUDA_VISIBLE_DEVICES={visible!r} is set and may hide it" if visible is not None else ""
         return (f"the NVIDIA driver{driver} sees no GPU ({error}): check `nvidia-smi` (Jetson: `tegrastats`), "
                 f"that this user may use the GPU (the 'video' group){hint}; in a container run it with "
                 f"`--gpus all`; {cpu}")

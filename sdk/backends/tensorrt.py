@@ -240,7 +240,9 @@ class TensorRTBackend(Backend):
             self._runtime = trt_lib.Runtime(self._logger)
             engine = self._runtime.deserialize_cuda_engine(plan)
             if engine is None:
-                raise explain_engine_failure(self.path, self.manifest, tensorrt_version=self.version, gpu=self.gpu,
+                # What built the file is in the file's own manifest, even when the caller passed another.
+                built_by = found if found is not None else self.manifest
+                raise explain_engine_failure(self.path, built_by, tensorrt_version=self.version, gpu=self.gpu,
                                              log=self._log)
             self.engine: trt.ICudaEngine = engine
             self.context: trt.IExecutionContext = engine.create_execution_context()

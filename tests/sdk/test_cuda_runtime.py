@@ -320,3 +320,10 @@ def test_real_gpu_copies_graphs_and_another_thread():
         api.host_free(host)
         api.host_free(back)
         api.stream_destroy(stream)
+
+
+def test_pycuda_built_for_a_newer_cuda_says_to_rebuild_it(monkeypatch):
+    fake_pycuda(monkeypatch, init_error="cuInit failed: CUDA driver version is insufficient for CUDA runtime version")
+    with pytest.raises(CudaDriverError, match=r"supports CUDA 12.2, but pycuda is built for a newer CUDA.*"
+                                              r"rebuild pycuda with the CUDA 12 toolkit"):
+        PyCudaApi()
