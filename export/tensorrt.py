@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.backends.cuda_runtime import gpu_compute_capability
+from sdk.backends.engine_file import pack_engine
+from sdk.backends.tensorrt import TensorRTUnavailableError, import_tensorrt  # noqa: F401 — part of this module's API
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
 if TYPE_CHECKING:
@@ -46,10 +49,6 @@ DEFAULT_WORKSPACE_BYTES = 1 << 30
 ENGINE_SUFFIX = ".engine"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class TensorRTUnavailableError(ImportError):
-    """TensorRT (the real library, not only its type stubs) is not importable here."""
 
 
 class TensorRTVersionError(RuntimeError):
@@ -123,48 +122,8 @@ def plan_build(version: TensorRTVersion, precision: str, fp32_layers: tuple[str,
     )
 
 
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, or a clear error when only the type stubs (or nothing) are installed."""
-    try:
-        import tensorrt
-    except ImportError:
-        raise TensorRTUnavailableError(
-            "TensorRT is not installed: pip install 'deblur-sdk[trt]' on an NVIDIA GPU machine "
-            "(on Jetson use JetPack's python3-libnvinfer)") from None
-    if not hasattr(tensorrt, "Builder") or not hasattr(tensorrt, "__version__"):
-        raise TensorRTUnavailableError(
-            "the importable 'tensorrt' package has no Builder: only type stubs (tensorrt-stubs) are installed, "
-            "not TensorRT itself")
-    return tensorrt
-
-
 def installed_version() -> TensorRTVersion:
     return TensorRTVersion.parse(import_tensorrt().__version__)
-
-
-def gpu_compute_capability(device: int = 0) -> tuple[str, str]:
-    """``("8.7", "Orin")``: the compute capability and name of CUDA device ``device``."""
-    try:
-        try:
-            from cuda.bindings import runtime as cudart
-        except ImportError:
-            from cuda import cudart  # cuda-python < 12.6
-    except ImportError:
-        cudart = None
-    if cudart is not None:
-        err, prop = cudart.cudaGetDeviceProperties(device)
-        if err != cudart.cudaError_t.cudaSuccess:
-            raise EngineBuildError(f"CUDA device {device} is not available ({err}); an engine is built on the GPU it runs on")
-        name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
-        return f"{prop.major}.{prop.minor}", name.strip("\x00 ")
-    try:
-        import torch
-    except ImportError:
-        raise EngineBuildError("cannot query the GPU: install cuda-python (pip install 'deblur-sdk[trt]')") from None
-    if not torch.cuda.is_available():
-        raise EngineBuildError("no CUDA GPU visible; an engine is built on the GPU it runs on")
-    major, minor = torch.cuda.get_device_capability(device)
-    return f"{major}.{minor}", torch.cuda.get_device_name(device)
 
 
 # --------------------------------------------------------------------------- options
@@ -446,7 +405,6 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
             f"TensorRT {version} could not build {onnx_path} (precision {options.precision}, profile "
             f"{profile_shapes.to_spec(channels=channels)}); the log above names the layer. A smaller max shape "
             "or a larger --workspace often helps")
-    _write_atomic(engine_path, bytes(serialized))
     if options.timing_cache is not None:
         _write_atomic(options.timing_cache, bytes(config.get_timing_cache().serialize()))
 
@@ -455,6 +413,8 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     engine_manifest = manifest.replace(precision=options.precision, shape_profile=profile_shapes,
                                        fp32_layers=tuple(pinned), onnx_sha256=file_sha256(onnx_path),
                                        toolchain=toolchain)
+    # The manifest travels inside the engine file (sdk.backends.engine_file); the sidecar stays for tools.
+    _write_atomic(engine_path, pack_engine(bytes(serialized), engine_manifest))
     engine_manifest.write_sidecar(engine_path)
     return EngineBuildResult(engine_path=engine_path, manifest=engine_manifest, tensorrt_version=str(version),
                              seconds=time.perf_counter() - start, pinned_layers=pinned, unmatched_fp32_layers=unmatched,

@@ -32,6 +32,7 @@ from export.tensorrt import (
     plan_build,
     to_float16_onnx,
 )
+from sdk.backends.engine_file import read_engine
 from sdk.manifest import Manifest, ShapeProfile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,7 +278,7 @@ def test_a_tensorrt_10_fp16_build_pins_layers_sets_the_profile_and_writes_engine
     assert calls(rec, "set_output_type") == [("/a/Conv", 0, "float32")]
     assert calls(rec, "timing_cache") == [(b"old", False)]
     assert timing.read_bytes() == b"old+timings"                        # reused, then written back
-    assert (tmp_path / "m.engine").read_bytes() == b"PLAN"
+    assert read_engine(tmp_path / "m.engine") == (result.manifest, b"PLAN")    # manifest header, then the plan
 
     manifest = Manifest.read_sidecar(tmp_path / "m.engine")
     assert manifest == result.manifest
@@ -405,7 +406,7 @@ def test_a_real_engine_builds_and_matches_onnx_runtime(tmp_path):
                           BuildOptions(precision="fp16", profile=parse_shapes("1x3x16x16:1x3x32x32:2x3x64x64"),
                                        timing_cache=tmp_path / "timing.cache"))
     assert result.pinned_layers == ["/a/Conv"] and (tmp_path / "timing.cache").stat().st_size > 0
-    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(result.engine_path.read_bytes())
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(read_engine(result.engine_path)[1])
     context = engine.create_execution_context()
     x = torch.rand(1, 3, 32, 48, device="cuda")
     y = torch.empty_like(x)
