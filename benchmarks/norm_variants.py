@@ -35,13 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from .devices import PEAKS, detect_device, library_versions, parse_cpuinfo
+from .devices import PEAKS, detect_device, library_versions, notable_cpu_flags
 
 FRAME = (720, 1280)
 TILE_FRAME = (768, 1024)
 PROJECTED = ("orin-nx-16gb", "agx-orin-64gb")
-CPU_FLAGS_OF_INTEREST = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16",
-                                   "amx_int8", "avx512_fp16", "asimdhp", "bf16", "neon"})
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -129,11 +127,9 @@ def measure(runs: dict[str, Path], *, threads: int, iters: int) -> dict[str, Any
     for norm in runs:
         variants[norm]["ort_cpu_720p_ms"] = {"median": statistics.median(samples[norm]), "samples": samples[norm],
                                              "threads": threads}
-    cpu = parse_cpuinfo(Path("/proc/cpuinfo").read_text())
-    flags = sorted(cpu["flags"] & CPU_FLAGS_OF_INTEREST)
     device = detect_device("cpu")
     return {"benchmark": "norm-variants", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "device": device.name, "slug": device.slug, "cpu_flags": flags,
+            "device": device.name, "slug": device.slug, "cpu_flags": notable_cpu_flags(),
             "load_average": list(map(float, Path("/proc/loadavg").read_text().split()[:3])),
             "versions": library_versions(), "variants": variants}
 

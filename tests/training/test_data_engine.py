@@ -92,7 +92,10 @@ def test_validation_and_training_share_no_photo():
     train, val = bundled_sources("train"), bundled_sources("validation")
     assert {p.name for p in val.photos} == {"coffee", "rocket"}
     assert not {p.name for p in train.photos} & {p.name for p in val.photos}
-    assert not {n for n, _ in train.videos} & {n for n, _ in val.videos}
+    assert not {v[0] for v in train.videos} & {v[0] for v in val.videos}
+    # The earlier synthetic set's held-out sources stay unseen, so its "no loss" check is fair.
+    assert not {p.name for p in train.photos} & {"chelsea", "motorcycle", "clock"}
+    assert dict((v[0], v[2]) for v in train.videos).get("bigbuckbunny", 88) <= 88
 
 
 def test_reserved_sample_photos_are_never_sources():
@@ -111,6 +114,7 @@ def test_video_material_gives_temporal_blur():
     dataset = EngineDataset(EngineSources("train", (), sources.videos[:1]), config, seed=0, length=2)
     sharp, blur, info = dataset.sample(dataset.rng(0))
     assert info["blur"] == "temporal" and info["frames_averaged"] == 9
+    assert len(dataset.material.clips[0][1]) <= (sources.videos[0][2] or 10**6)
     assert sharp.shape == blur.shape == (64, 64, 3)
 
 
