@@ -19,7 +19,7 @@ def test_export_to_onnx_prints_verification_compatibility_and_fp16_reports(tmp_p
     assert f"ONNX export: {out}" in text
     assert "Verification, ONNX Runtime vs PyTorch (float32): OK" in text
     assert "1x3x40x56 (reflect-padded from 37x53)" in text
-    assert "TensorRT compatibility (8.6, 10.x): OK" in text
+    assert "TensorRT compatibility (8.6, 10.3, 10.16, 11.1): OK" in text
     assert "FP16 safety (4 calibration frames 128x128)" in text
     assert Manifest.read_onnx(out).variant == "bag"
 
