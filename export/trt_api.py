@@ -13,7 +13,7 @@ Regenerate (one release branch per call)::
     python -m export.trt_api TensorRT 10.12        # writes export/data/trt_api/10.12.json
 
 Table format: ``{"version", "source", "module": [names], "classes": {name: {"bases": [...], "members":
-[...]}}, "plugin": {name: "always" | "aot"}}``. ``plugin`` lists ``tensorrt.plugin``'s public names;
+[...]}}, "plugin": {name: "always" | "aot"}, "plugin_classes": {name: {"bases", "members"}}}``. ``plugin`` lists ``tensorrt.plugin``'s public names;
 ``"aot"`` marks those that exist only when TensorRT's core has AOT support
 (``IS_AOT_ENABLED = hasattr(trt, "QuickPluginCreationRequest")`` in ``plugin/_export.py``).
 Limits: names behind ``#if`` in the bindings are all included (the full ``tensorrt`` wheel, which
@@ -158,12 +158,31 @@ def read_wheel_init(source: Path, module: set[str], classes: dict[str, dict[str,
         classes.setdefault("Logger", {"bases": [], "members": set()})["members"].update(severity | {"Severity"})
 
 
-def read_plugin_package(source: Path) -> dict[str, str]:
-    """``tensorrt.plugin``'s public names (``@public_api()`` or ``__all__``), and whether AOT-only."""
+def _class_members(node: ast.ClassDef) -> dict[str, Any]:
+    """Methods, properties, class attributes and ``self.x = ...`` attributes of a pure-Python class."""
+    found: set[str] = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.add(item.name)
+            for sub in ast.walk(item):
+                if (isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Store)
+                        and isinstance(sub.value, ast.Name) and sub.value.id == "self"):
+                    found.add(sub.attr)
+        elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+            found.update(t.id for t in targets if isinstance(t, ast.Name))
+    bases = [b.id if isinstance(b, ast.Name) else ast.unparse(b) for b in node.bases]
+    return {"bases": bases, "members": sorted(found)}
+
+
+def read_plugin_package(source: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """``tensorrt.plugin``'s public names (``@public_api()`` or ``__all__``) and whether AOT-only, and the
+    members of every class the package defines."""
     package = source / "python" / "packaging" / "bindings_wheel" / "tensorrt" / "plugin"
     names: dict[str, str] = {}
+    classes: dict[str, dict[str, Any]] = {}
     if not package.is_dir():
-        return names
+        return names, classes
 
     def visit(body: list[ast.stmt], gate: str) -> None:
         for node in body:
@@ -174,6 +193,8 @@ def read_plugin_package(source: Path) -> dict[str, str]:
             elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                 if any("public_api" in ast.unparse(d) for d in node.decorator_list):
                     names[node.name] = gate
+                if isinstance(node, ast.ClassDef):
+                    classes[node.name] = _class_members(node)
             elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
                                                        for t in node.targets):
                 for elt in getattr(node.value, "elts", []):
@@ -182,17 +203,19 @@ def read_plugin_package(source: Path) -> dict[str, str]:
 
     for path in sorted(package.glob("*.py")):
         visit(ast.parse(path.read_text()).body, "always")
-    return names
+    return names, classes
 
 
 def generate(source: Path, version: str) -> dict[str, Any]:
     module, classes = read_bindings(source)
     read_wheel_init(source, module, classes)
+    plugin, plugin_classes = read_plugin_package(source)
     return {"version": version,
             "source": f"NVIDIA/TensorRT release/{version}: python/src/**/*.cpp, python/packaging (names only)",
             "module": sorted(module),
             "classes": {n: {"bases": c["bases"], "members": sorted(c["members"])} for n, c in sorted(classes.items())},
-            "plugin": dict(sorted(read_plugin_package(source).items()))}
+            "plugin": dict(sorted(plugin.items())),
+            "plugin_classes": dict(sorted(plugin_classes.items()))}
 
 
 @lru_cache(maxsize=None)
@@ -203,14 +226,16 @@ def load(version: str) -> dict[str, Any]:
     return table
 
 
-def members(table: dict[str, Any], cls: str) -> set[str]:
-    """Members of ``cls`` including those of its bases (pybind11 inheritance)."""
-    entry = table["classes"].get(cls)
+def members(table: dict[str, Any], cls: str, kind: str = "classes") -> set[str]:
+    """Members of ``cls`` including those of its bases (pybind11 or Python inheritance); ``kind``:
+    ``"classes"`` for ``tensorrt``'s bindings, ``"plugin_classes"`` for ``tensorrt.plugin``."""
+    entry = table[kind].get(cls)
     if entry is None:
         return set()
     found = set(entry["members"])
     for base in entry["bases"]:
-        found |= members(table, base)
+        if base != cls:
+            found |= members(table, base, kind)
     return found
 
 
