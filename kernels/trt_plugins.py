@@ -57,6 +57,9 @@ PTX_ISA_FLOOR = 80
 _PTX_ISA_MIN = {90: 80, 100: 86, 101: 86, 103: 88, 120: 87, 121: 88}
 
 
+AOT_ATTENTION_WARPS = 8
+
+
 def ptx_version(capability: int) -> int:
     """The PTX ISA the AOT kernels for ``sm_<capability>`` are written in: ``ptx_version(87) == 80``."""
     return max(PTX_ISA_FLOOR, _PTX_ISA_MIN.get(capability, 0))
@@ -215,7 +218,10 @@ def self_attention_aot(type_string: str, qk_channels: int, v_channels: int, scal
                   **{f"stride_{t}n": 1 for t in "qkvo"}, "lse_ptr": None, "WRITE_LSE": False,
                   "BLOCK_M": cfg["BLOCK_M"], "BLOCK_N": cfg["BLOCK_N"], "BLOCK_D": cfg["BLOCK_D"],
                   "BLOCK_DV": cfg["BLOCK_DV"], "DOT_PRECISION": dot_precision(dtype), "ACC": accumulator(dtype)}
-    return AotKernel(sa._attention_fwd_kernel, runtime, constexprs, cfg["num_warps"], cfg["num_stages"], cfg)
+    # The AOT kernel's strides are runtime values without Triton's 16-divisibility hints (the shapes are
+    # dynamic), so its addressing costs registers: at the JIT path's 4 warps C=128 spills 120 B at sm_87
+    # (255 registers); 8 warps share the tile and stay spill-free (201 at sm_87, 155 at sm_90).
+    return AotKernel(sa._attention_fwd_kernel, runtime, constexprs, AOT_ATTENTION_WARPS, cfg["num_stages"], cfg)
 
 
 def _define_plugins(aot: bool) -> None:
