@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+
+import pytest
 import torch
 
 from sdk.cli import main
@@ -38,3 +41,34 @@ def test_engine_requests_and_bad_arguments_fail_with_one_clear_line(tmp_path, ca
     assert "expected MIN:OPT:MAX" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "absent.onnx"), "--to", "engine"]) == 2
     assert "ONNX file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fused_export_writes_plugin_nodes_checked_against_pytorch_and_engine_builds_get_that_onnx(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    import onnx
+
+    import export.tensorrt
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "nano.pt", build("rdafnet-nano", num_blocks=1))
+    out = tmp_path / "nano-fused.onnx"
+    assert main(["export", str(ckpt), "--to", "onnx", "--fused", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Verification, onnx ReferenceEvaluator (deblur nodes: PyTorch references) vs PyTorch (float32): OK" in text
+    assert "TensorRT compatibility (10.16, 11.1): OK" in text
+    aot = {(n.op_type, tuple(onnx.helper.get_attribute_value(a) for a in n.attribute if a.name == "aot"))
+           for n in onnx.load(str(out)).graph.node if n.domain == "deblur"}
+    assert aot == {("pixel_attention_map", (1,)), ("attention_fusion", ())}
+
+    built = []
+    monkeypatch.setattr(export.tensorrt, "build_engine", lambda onnx_path, engine_path, options: built.append(
+        (onnx_path, engine_path, options.precision)) or types.SimpleNamespace(format=lambda: "built"))
+    assert main(["export", str(ckpt), "--to", "engine", "--fused", "--jit", "--fp16"]) == 0
+    ((onnx_path, engine_path, precision),) = built
+    assert (onnx_path.name, engine_path.name, precision) == ("nano.fused.onnx", "nano.fused.engine", "fp16")
+    assert {onnx.helper.get_attribute_value(a) for n in onnx.load(str(onnx_path)).graph.node if n.domain == "deblur"
+            for a in n.attribute if a.name == "aot"} == {0}                    # --jit: the JIT implementations
+    capsys.readouterr()
+    assert main(["export", str(ckpt), "--jit"]) == 2
+    assert "--jit applies to the fused export only" in capsys.readouterr().err
