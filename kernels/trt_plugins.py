@@ -17,10 +17,14 @@ attention_fusion           no      two kernels (fuse 1x1, then depthwise/pointwi
                                    carries exactly one kernel, so this one is JIT (Python at run time)
 =========================  ======  ===================================================================
 
-Use: export with :func:`kernels.onnx_ops.fused_op_export` (``aot=True`` marks the nodes for the
-ahead-of-time kernels), call :func:`register_plugins`, then parse and build as usual; TensorRT's ONNX
-parser maps each ``deblur`` node to the plugin of the same name. Inputs and outputs are LINEAR
-(NCHW / (B, C, N)) FP16 or FP32.
+Use: ``deblur export MODEL --to engine --fused`` (or :func:`export.fused.export_fused_onnx`, then
+:func:`export.tensorrt.build_engine`, which calls :func:`register_plugins` before parsing); TensorRT's ONNX
+parser maps each ``deblur`` node to the plugin of the same name. Nodes whose plugin has an AOT kernel carry
+``aot=1`` (or ``aot=0`` for ``--jit``); attention_fusion carries no ``aot`` attribute, since an ``aot=1`` on a
+plugin without ``aot_impl`` makes TensorRT refuse the node. Inputs and outputs are LINEAR (NCHW / (B, C, N))
+FP16 or FP32. The AOT PTX is written in the ISA :func:`ptx_version` pins (8.0), which every driver a
+TensorRT 10.x for CUDA 12 runs on loads (and JetPack 6's CUDA 12.2/12.6 drivers, should a TensorRT >= 10.9
+ever run there).
 
 Versions: ``tensorrt.plugin`` needs TensorRT >= 10.6; ahead-of-time plugins (the Triton PTX is
 embedded in the engine, so ``trtexec`` or C++ can run it without Python) need >= 10.9. Triton >= 3.3
