@@ -26,7 +26,7 @@ import argparse
 import ast
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +218,7 @@ def generate(source: Path, version: str) -> dict[str, Any]:
             "plugin_classes": dict(sorted(plugin_classes.items()))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(version: str) -> dict[str, Any]:
     """The committed table of one TensorRT version (see :data:`VERSIONS`)."""
     with open(TABLE_DIR / f"{version}.json", encoding="utf-8") as f:
