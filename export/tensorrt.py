@@ -425,7 +425,7 @@ def _pin_layers(network: trt.INetworkDefinition, names: tuple[str, ...]) -> tupl
     wanted = set(names)
     pinned = []
     for i in range(network.num_layers):
-        layer = network.get_layer(i)
+        layer: trt.ILayer = network.get_layer(i)
         if layer.name not in wanted:
             continue
         float_outputs = [j for j in range(layer.num_outputs)
@@ -478,7 +478,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     if plan.strongly_typed_flag:
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
+    network: trt.INetworkDefinition = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     with tempfile.TemporaryDirectory() as tmp:
         source = onnx_path
@@ -487,7 +487,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         if not parser.parse_from_file(str(source)):
             raise EngineBuildError(f"TensorRT {version} could not parse {onnx_path}:\n{_parse_errors(parser)}")
 
-    config = builder.create_builder_config()
+    config: trt.IBuilderConfig = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
     if options.optimization_level is not None:
         config.builder_optimization_level = options.optimization_level
@@ -508,7 +508,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
         raise EngineBuildError(f"{onnx_path} has {network.num_inputs} inputs; a deblurring graph has one ({manifest.input_name!r})")
     input_name = network.get_input(0).name
     channels = manifest.in_channels
-    profile = builder.create_optimization_profile()
+    profile: trt.IOptimizationProfile = builder.create_optimization_profile()
     (n0, h0, w0), (n1, h1, w1), (n2, h2, w2) = profile_shapes.min, profile_shapes.opt, profile_shapes.max
     profile.set_shape(input_name, trt.Dims([n0, channels, h0, w0]), trt.Dims([n1, channels, h1, w1]),
                       trt.Dims([n2, channels, h2, w2]))

@@ -308,6 +308,10 @@ def test_the_check_catches_an_ungated_aot_name_and_a_removed_weak_typing_call():
     weak = Use("export/tensorrt.py", 2, "trt", ("BuilderFlag", "FP16"), False, frozenset())
     assert problems([weak]) == ["export/tensorrt.py:2 trt.BuilderFlag.FP16: TensorRT 11.1 has no BuilderFlag.FP16"]
     assert problems([dataclasses.replace(weak, gates=frozenset({"plan.fp16_flag"}))]) == []
+    # A member used on an annotated variable: ILayer.precision is gone in 11.x.
+    precision = Use("export/tensorrt.py", 3, "trt", ("ILayer", "precision"), True, frozenset())
+    assert problems([precision]) == ["export/tensorrt.py:3 trt.ILayer.precision: TensorRT 11.1 has no ILayer.precision"]
+    assert ("export/tensorrt.py", "trt", ("ILayer", "precision")) in {(u.file, u.module, u.chain) for u in all_uses()}
 
 
 @pytest.mark.parametrize("gate, open_on", [
