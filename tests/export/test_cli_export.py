@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import types
 
 import pytest
@@ -27,7 +28,8 @@ def test_export_to_onnx_prints_verification_compatibility_and_fp16_reports(tmp_p
     assert Manifest.read_onnx(out).variant == "bag"
 
 
-def test_engine_requests_and_bad_arguments_fail_with_one_clear_line(tmp_path, capsys):
+def test_engine_requests_and_bad_arguments_fail_with_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)        # the same answer where TensorRT is installed
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "nano.pt", build("rdafnet-nano", num_blocks=1))
     assert main(["export", str(ckpt), "--to", "onnx"]) == 0
