@@ -60,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
         onnx_path = source
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+        if args.fused:
+            from export.tensorrt import plugin_nodes
+
+            if not plugin_nodes(onnx_path):
+                raise ValueError(f"{onnx_path} has no fused-op (plugin) nodes: export the checkpoint with --fused")
     elif args.fused:
         from export.fused import FUSED_OPSET, export_fused_onnx
 

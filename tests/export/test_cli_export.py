@@ -74,3 +74,14 @@ def test_fused_export_writes_plugin_nodes_checked_against_pytorch_and_engine_bui
     capsys.readouterr()
     assert main(["export", str(ckpt), "--jit"]) == 2
     assert "--jit applies to the fused export only" in capsys.readouterr().err
+
+
+def test_fused_engine_from_a_standard_onnx_is_refused(tmp_path, capsys):
+    from onnx import TensorProto, helper, save
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["output"])], "g", [x], [y])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "plain.onnx"))
+    assert main(["export", str(tmp_path / "plain.onnx"), "--to", "engine", "--fused"]) == 2
+    assert "has no fused-op (plugin) nodes: export the checkpoint with --fused" in capsys.readouterr().err
