@@ -57,7 +57,7 @@ setup(
     package_data={
         "sdk": ["models/*.onnx", "models/*.json", "models/*.md", "data/*.png", "data/*.md"],
         "training": ["configs/*.yaml"],
-        "export": ["data/*.json"],
+        "export": ["data/*.json", "data/trt_api/*.json"],
     },
     install_requires=RUNTIME,
     extras_require=EXTRAS,
