@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.evaluate import evaluate_deblurrer, summarize
+from training.evaluate import evaluate_deblurrer
 
 
 class _Invert:
