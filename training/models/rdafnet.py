@@ -414,13 +414,16 @@ def rdafnet_multi(**overrides: object) -> RDAFNetMultiStage:
 
 # Edge sizes from benchmarks/results/model_sizes.md: the largest width/depth (>= 4 blocks) whose
 # roofline-projected 720p latency on Orin NX (fused attention) meets 100 ms (small) and 33 ms (nano).
+# They drop the paper's InstanceNorm (norm="none"): tiles then equal the whole frame, no statistics
+# pass costs GPU bandwidth, and it trained best of the three in benchmarks/results/*/norm-variants.md.
+EDGE_NORM = "none"
 @register("rdafnet-small", paper=PAPER,
-          summary="edge RDAFNet: 4 RDAFBs at 64 channels (H/2); projected 92 ms at 720p on Orin NX")
+          summary="edge RDAFNet: 4 RDAFBs at 64 channels (H/2), no norm; projected 92 ms at 720p on Orin NX")
 def rdafnet_small(**overrides: object) -> RDAFNet:
-    return RDAFNet(**{"base_channels": 32, "num_blocks": 4, **overrides})  # type: ignore[arg-type]
+    return RDAFNet(**{"base_channels": 32, "num_blocks": 4, "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]
 
 
 @register("rdafnet-nano", paper=PAPER,
-          summary="edge RDAFNet: 5 RDAFBs at 24 channels (H/2); projected 30 ms at 720p on Orin NX")
+          summary="edge RDAFNet: 5 RDAFBs at 24 channels (H/2), no norm; projected 30 ms at 720p on Orin NX")
 def rdafnet_nano(**overrides: object) -> RDAFNet:
-    return RDAFNet(**{"base_channels": 12, "num_blocks": 5, **overrides})  # type: ignore[arg-type]
+    return RDAFNet(**{"base_channels": 12, "num_blocks": 5, "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]
