@@ -5,6 +5,7 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+    deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
                         help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
-    parser.add_argument("--to", choices=("onnx", "engine"), default="onnx", help="what to produce (default onnx)")
+    parser.add_argument("--to", choices=("onnx", "engine", "triton-repo"), default="onnx",
+                        help="what to produce (default onnx)")
     parser.add_argument("--fp16", action="store_true",
                         help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="MIN:OPT:MAX",
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    from export import triton_repo  # standard library and sdk.manifest only: `deblur --help` stays light
+
+    triton_repo.add_arguments(parser)
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -36,6 +41,10 @@ def _default_out(source: str, suffix: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.to == "triton-repo":
+        from export import triton_repo
+
+        return triton_repo.run_cli(args)
     try:
         from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
     except ImportError as exc:
