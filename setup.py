@@ -15,6 +15,9 @@ RUNTIME = [
     "onnxruntime>=1.17",
 ]
 
+# RemoteDeblurrer's client; the server (`deblur serve`) adds PyTriton, whose wheel carries tritonserver.
+REMOTE = ["tritonclient[grpc,http]>=2.50"]
+
 EXTRAS = {
     "train": [
         TORCH,
@@ -35,7 +38,10 @@ EXTRAS = {
     # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
     "trt": ["tensorrt>=8.6", "cuda-python>=12", "onnx>=1.16", "onnxconverter-common>=1.14"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.
-    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10"],
+    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", *REMOTE],
+    "remote": REMOTE,
+    # PyTriton 0.7 needs NumPy < 2: give the server a virtualenv of its own (README, "Serving many cameras").
+    "serve": ["nvidia-pytriton>=0.7,<0.8", *REMOTE],
 }
 
 setup(
