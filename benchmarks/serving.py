@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import threading
 import time
@@ -117,6 +118,7 @@ def run(sizes: Sequence[Size], clients: Sequence[int], frames: dict[str, int], *
 
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+    load_before = os.getloadavg()
     python = serve_python()
     rows: list[dict[str, Any]] = []
     server_args = ["--threads", str(threads), "--max-batch", str(max_batch), "--queue-delay-us", str(queue_delay_us)]
@@ -135,7 +137,8 @@ def run(sizes: Sequence[Size], clients: Sequence[int], frames: dict[str, int], *
     return {
         "benchmark": "serving", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"device": device.name, "cpu flags": flags, "cores": os.cpu_count(),
-                    "pinned to core": cpu, "os": platform.platform()},
+                    "pinned to core": cpu, "os": platform.platform(),
+                    "load average (1 min) before / after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "versions": {**library_versions(), **_server_versions(python)},
         "settings": {"max_batch": max_batch, "queue_delay_us": queue_delay_us, "onnxruntime threads": threads,
                      "protocol": "gRPC on 127.0.0.1", "frames per client": frames},
@@ -162,6 +165,8 @@ def markdown(result: dict[str, Any], note: str) -> str:
         f"- machine: {m['device']}, {m['cores']} logical CPUs, server and clients pinned to core "
         f"{m['pinned to core']}; CPU flags: "
         f"{', '.join(m['cpu flags'])}; {m['os']}",
+        "- load average (1 min) before / after the run: "
+        + " / ".join(map(str, m.get("load average (1 min) before / after", ["not recorded"]))),
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- server: `deblur serve --max-batch {s['max_batch']} --queue-delay-us {s['queue_delay_us']} --threads "
         f"{s['onnxruntime threads']}`, {s['protocol']}; clients: one thread and one RemoteDeblurrer each, "
@@ -177,6 +182,10 @@ def markdown(result: dict[str, Any], note: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="256x256,1280x720", help="WxH list (default 256x256,1280x720)")
@@ -188,10 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--queue-delay-us", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (server and baseline)")
-    parser.add_argument("--note", default="shared machine: other jobs ran on both cores during the run, so "
-                                          "absolute numbers are pessimistic; the ratios are the result")
+    parser.add_argument("--note", default="shared machine: other jobs (training, other benchmarks and tests) ran on "
+                                          "both cores during the run (see the load average), so every number is "
+                                          "pessimistic and noisy; compare rows of one run, not runs")
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<device>)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)    # a killed benchmark still stops its server (with ServerProcess)
     sizes = parse_sizes(args.sizes)
     frames = {"default": args.frames, **{s.label: args.frames_large for s in sizes if s.height * s.width >= 900_000}}
     result = run(sizes, parse_ints(args.clients, "clients"), frames, cpu=None if args.cpu < 0 else args.cpu,

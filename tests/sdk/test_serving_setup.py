@@ -57,15 +57,22 @@ def test_remote_arguments_are_checked(kwargs, match):
         RemoteDeblurrer("grpc://127.0.0.1:1/deblur", **kwargs)
 
 
-def test_a_server_that_is_not_there_fails_fast_with_a_clear_error():
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_server_that_is_not_there_fails_fast_with_a_clear_error(protocol):
     pytest.importorskip("tritonclient")
+    import time
+
     import numpy as np
 
     from sdk.serving.launch import free_port
 
-    remote = RemoteDeblurrer(f"grpc://127.0.0.1:{free_port()}/deblur", timeout=2, retries=2, backoff=0.05)
-    with pytest.raises(ConnectionError, match=r"did not answer: 3 tries .*Connection refused.*`deblur serve` running"):
+    remote = RemoteDeblurrer(f"{protocol}://127.0.0.1:{free_port()}/deblur", timeout=2, retries=2, backoff=0.05)
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionError, match=r"did not answer: 3 tries .*[Rr]efused.*`deblur serve` running"):
         remote.process(np.zeros((8, 8, 3), np.uint8))
+    assert time.monotonic() - t0 < 3 * 2 + 1          # three short tries, no hang
+    with pytest.raises(ConnectionError):
+        remote.info
 
 
 @pytest.mark.parametrize("changes, match", [
