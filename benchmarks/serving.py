@@ -95,14 +95,13 @@ def remote(url: str, size: Size, clients: int, frames: int) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]}")
-    after = probe.batch_counts()
+    flat = [s for per in samples for s in per]
+    batches = probe.batch_counts_after(before, len(flat))
     for r in (probe, *remotes):
         r.close()
-    batches = {size: after.get(size, 0) - before.get(size, 0) for size in after}
-    flat = [s for per in samples for s in per]
     stats = summarize(flat)
     return {"mode": "deblur serve (gRPC)", "clients": clients, "frames": len(flat), "fps": len(flat) / wall,
-            "p50_ms": stats.p50_ms, "p99_ms": stats.p99_ms, "batches": {k: v for k, v in sorted(batches.items()) if v}}
+            "p50_ms": stats.p50_ms, "p99_ms": stats.p99_ms, "batches": dict(sorted(batches.items()))}
 
 
 def _server_versions(python: str) -> dict[str, str]:
@@ -205,9 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)    # a killed benchmark still stops its server (with ServerProcess)
     sizes = parse_sizes(args.sizes)
     frames = {"default": args.frames, **{s.label: args.frames_large for s in sizes if s.height * s.width >= 900_000}}
+    folder = args.out or RESULTS / detect_device("cpu").slug     # before pinning: the slug counts usable cores
     result = run(sizes, parse_ints(args.clients, "clients"), frames, cpu=None if args.cpu < 0 else args.cpu,
                  max_batch=args.max_batch, queue_delay_us=args.queue_delay_us, threads=args.threads)
-    folder = args.out or RESULTS / detect_device("cpu").slug
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "serving.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (folder / "serving.md").write_text(markdown(result, args.note), encoding="utf-8")

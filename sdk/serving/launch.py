@@ -99,12 +99,15 @@ class ServerProcess:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             return None
         finally:
             self._reap_group()
+        if self._reader is not None:
+            self._reader.join(5)      # the server's last lines are in the log when stop() returns
+        return code
 
     def kill(self) -> None:
         """SIGKILL the server and everything it started (a crash, as the clients see it)."""

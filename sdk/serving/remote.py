@@ -147,6 +147,20 @@ class RemoteDeblurrer:
             return counts
         return self._call(ask)
 
+    def batch_counts_after(self, before: dict[int, int], frames: int, wait: float = 10.0) -> dict[int, int]:
+        """The batches run since ``before`` (a :meth:`batch_counts`), once they hold ``frames`` frames.
+
+        Triton records an execution's statistics just after its responses go out, so a client that
+        has all its answers may read the counts a moment too early; this waits (at most ``wait`` s).
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            now = self.batch_counts()
+            since = {size: n - before.get(size, 0) for size, n in now.items() if n - before.get(size, 0)}
+            if sum(size * n for size, n in since.items()) >= frames or time.monotonic() > deadline:
+                return since
+            time.sleep(0.05)
+
     def close(self) -> None:
         with self._clients_lock:
             clients, self._clients = self._clients, []

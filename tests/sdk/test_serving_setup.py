@@ -72,7 +72,7 @@ def test_a_server_that_is_not_there_fails_fast_with_a_clear_error(protocol):
         remote.process(np.zeros((8, 8, 3), np.uint8))
     assert time.monotonic() - t0 < 3 * 2 + 1          # three short tries, no hang
     with pytest.raises(ConnectionError):
-        remote.info
+        _ = remote.info
 
 
 @pytest.mark.parametrize("changes, match", [
