@@ -69,7 +69,9 @@ def remote(url: str, size: Size, clients: int, frames: int) -> dict[str, Any]:
     probe = RemoteDeblurrer(url, timeout=600, retries=0)
     remotes = [RemoteDeblurrer(url, timeout=600, retries=0) for _ in range(clients)]
     work = [_frames(size, frames, seed=10 + i) for i in range(clients)]
+    start = probe.batch_counts()
     probe.process(work[0][0])                        # warm-up: the server's arenas and plans for this size
+    probe.batch_counts_after(start, 1)               # the warm-up is recorded before the baseline is read
     before = probe.batch_counts()
     samples: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
