@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "export": "export",
     "bench": "bench",
+    "serve": "serve",
     "models": "models",
     "train": "train",
     "eval": "eval",

@@ -7,6 +7,7 @@ Examples::
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
     deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
     deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
+    deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
                         help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
-    parser.add_argument("--to", choices=("onnx", "engine"), default="onnx", help="what to produce (default onnx)")
+    parser.add_argument("--to", choices=("onnx", "engine", "triton-repo"), default="onnx",
+                        help="what to produce (default onnx)")
     parser.add_argument("--fp16", action="store_true",
                         help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="MIN:OPT:MAX",
@@ -36,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jit", action="store_true",
                         help="with --fused: the plugins' JIT (Python) kernels instead of the ahead-of-time ones "
                              "(AOT needs TensorRT >= 10.9)")
+    from export import triton_repo  # standard library and sdk.manifest only: `deblur --help` stays light
+
+    triton_repo.add_arguments(parser)
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -44,6 +49,10 @@ def _default_out(source: str, suffix: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.to == "triton-repo":
+        from export import triton_repo
+
+        return triton_repo.run_cli(args)
     try:
         from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
     except ImportError as exc:
