@@ -44,7 +44,10 @@ else()
     plugins/attention_fusion_plugin.cpp
     plugins/self_attention_plugin.cpp
     plugins/plugin_library.cpp)
-  target_include_directories(deblur_trt_plugins PRIVATE ${TensorRT_INCLUDE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/plugins)
+  # SYSTEM: TensorRT's own headers use their deprecated APIs; our code is built with -Wall -Wextra.
+  target_include_directories(deblur_trt_plugins SYSTEM PRIVATE ${TensorRT_INCLUDE_DIR})
+  target_include_directories(deblur_trt_plugins PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/plugins)
+  target_compile_options(deblur_trt_plugins PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra>)
   target_link_libraries(deblur_trt_plugins PRIVATE deblur_kernels CUDA::cudart)
   if(TensorRT_NVINFER_LIBRARY AND NOT DEBLUR_TRT_WITHOUT_NVINFER)
     target_link_libraries(deblur_trt_plugins PRIVATE ${TensorRT_NVINFER_LIBRARY})
@@ -52,6 +55,16 @@ else()
   # Only getCreators and setLoggerFinder are exported (TensorRT's plugin-library entry points).
   set_target_properties(deblur_trt_plugins PROPERTIES CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden
                                                       VISIBILITY_INLINES_HIDDEN ON)
-  message(STATUS "deblur_trt_plugins: TensorRT ${TensorRT_VERSION} at ${TensorRT_INCLUDE_DIR}"
-                 "${TensorRT_NVINFER_LIBRARY}")
+  if(DEBLUR_TRT_WITHOUT_NVINFER)
+    set(linked "not linked to libnvinfer (DEBLUR_TRT_WITHOUT_NVINFER)")
+  else()
+    set(linked "${TensorRT_NVINFER_LIBRARY}")
+  endif()
+  if(DEBLUR_BUILD_TESTS)
+    add_executable(deblur_test_plugins tests/test_plugins.cpp)
+    target_include_directories(deblur_test_plugins SYSTEM PRIVATE ${TensorRT_INCLUDE_DIR})
+    target_link_libraries(deblur_test_plugins PRIVATE CUDA::toolkit ${CMAKE_DL_LIBS})  # headers only
+    add_test(NAME deblur_plugins COMMAND deblur_test_plugins $<TARGET_FILE:deblur_trt_plugins>)
+  endif()
+  message(STATUS "deblur_trt_plugins: TensorRT ${TensorRT_VERSION} headers at ${TensorRT_INCLUDE_DIR}, ${linked}")
 endif()
