@@ -45,15 +45,10 @@ class AttentionFusionPlugin final : public PluginBase {
     nvinfer1::Dims const& f = input_desc[kFeatures].dims;
     nvinfer1::Dims const& maps = input_desc[kMaps].dims;
     if (!to_dtype(input_desc[0].type, dtype) || f.nbDims != 4 || maps.nbDims != 4) return -1;
-    cudaError_t const status = attention_fusion(
+    return launch_result(attention_fusion(
         dtype, inputs[kMaps], inputs[kFuseWeight], inputs[kFuseBias], inputs[kDwWeight], inputs[kPwWeight],
         inputs[kFeatures], outputs[0], workspace, static_cast<int>(f.d[0]), static_cast<int>(maps.d[1]),
-        static_cast<int>(f.d[1]), static_cast<int>(f.d[2]), static_cast<int>(f.d[3]), stream);
-    if (status != cudaSuccess) {
-      log_error(std::string("deblur::attention_fusion: ") + cudaGetErrorString(status));
-      return -1;
-    }
-    return 0;
+        static_cast<int>(f.d[1]), static_cast<int>(f.d[2]), static_cast<int>(f.d[3]), stream));
   }
 
  protected:

@@ -32,14 +32,9 @@ class PixelAttentionPlugin final : public PluginBase {
     DType dtype{};
     nvinfer1::Dims const& x = input_desc[0].dims;
     if (!to_dtype(input_desc[0].type, dtype) || x.nbDims != 4) return -1;
-    cudaError_t const status =
-        pixel_attention(dtype, inputs[0], inputs[1], inputs[2], outputs[0], with_map_ ? outputs[1] : nullptr,
-                        static_cast<int>(x.d[0]), static_cast<int>(x.d[1]), static_cast<int>(x.d[2] * x.d[3]), stream);
-    if (status != cudaSuccess) {
-      log_error(std::string("deblur::") + getPluginName() + ": " + cudaGetErrorString(status));
-      return -1;
-    }
-    return 0;
+    return launch_result(pixel_attention(dtype, inputs[0], inputs[1], inputs[2], outputs[0],
+                                         with_map_ ? outputs[1] : nullptr, static_cast<int>(x.d[0]),
+                                         static_cast<int>(x.d[1]), static_cast<int>(x.d[2] * x.d[3]), stream));
   }
 
  protected:

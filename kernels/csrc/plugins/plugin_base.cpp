@@ -98,6 +98,12 @@ int32_t PluginBase::onShapeChange(nvinfer1::PluginTensorDesc const* in, int32_t 
   return 0;
 }
 
+int32_t PluginBase::launch_result(cudaError_t status) const noexcept {
+  if (status == cudaSuccess) return 0;
+  log_error(std::string("deblur::") + plugin_name_ + ": " + cudaGetErrorString(status));
+  return -1;
+}
+
 nvinfer1::IPluginV3* PluginBase::attachToContext(nvinfer1::IPluginResourceContext* /*context*/) noexcept {
   return clone();  // no per-context resources
 }

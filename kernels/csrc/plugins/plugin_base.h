@@ -64,6 +64,8 @@ class PluginBase : public nvinfer1::IPluginV3,
  protected:
   // Shape rules of the op on static (or -1) dims; an empty string means consistent.
   virtual std::string check_shapes(nvinfer1::Dims const* inputs) const noexcept = 0;
+  // enqueue's return value for a kernel launch status: 0, or -1 after logging the CUDA error.
+  int32_t launch_result(cudaError_t status) const noexcept;
   // The fields that re-create this plugin at run time (none by default).
   std::vector<nvinfer1::PluginField> fields_;
   nvinfer1::PluginFieldCollection field_collection_{};

@@ -41,15 +41,9 @@ class SelfAttentionPlugin final : public PluginBase {
     nvinfer1::Dims const& k = input_desc[1].dims;
     nvinfer1::Dims const& v = input_desc[2].dims;
     if (!to_dtype(input_desc[0].type, dtype) || q.nbDims != 3 || k.nbDims != 3 || v.nbDims != 3) return -1;
-    cudaError_t const status =
-        self_attention(dtype, inputs[0], inputs[1], inputs[2], outputs[0], scale_, static_cast<int>(q.d[0]),
-                       static_cast<int>(q.d[1]), static_cast<int>(v.d[1]), static_cast<int>(q.d[2]),
-                       static_cast<int>(k.d[2]), stream);
-    if (status != cudaSuccess) {
-      log_error(std::string("deblur::self_attention: ") + cudaGetErrorString(status));
-      return -1;
-    }
-    return 0;
+    return launch_result(self_attention(dtype, inputs[0], inputs[1], inputs[2], outputs[0], scale_,
+                                        static_cast<int>(q.d[0]), static_cast<int>(q.d[1]), static_cast<int>(v.d[1]),
+                                        static_cast<int>(q.d[2]), static_cast<int>(k.d[2]), stream));
   }
 
  protected:
