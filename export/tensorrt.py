@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
+from .plugins import plugin_nodes, prepare_plugins
+
 if TYPE_CHECKING:
     import tensorrt as trt
 
@@ -291,13 +293,15 @@ def to_float16_onnx(onnx_path: str | os.PathLike[str], out_path: str | os.PathLi
     return out
 
 
-def _static_op_check(onnx_path: Path, version: TensorRTVersion) -> str | None:
-    """Operator check before parsing; ``None`` when the onnx package is absent (runtime-only install)."""
+def _static_op_check(onnx_path: Path, version: TensorRTVersion, plugins: tuple[str, ...] = ()) -> str | None:
+    """Operator check before parsing; ``None`` when the onnx package is absent (runtime-only install).
+    ``plugins``: ``namespace::op`` names registered before parsing, which the check accepts."""
     try:
         from .opcheck import check_tensorrt_compatibility
     except ImportError:
         return None
     report = check_tensorrt_compatibility(onnx_path, (version.ops_target,))
+    report.issues = [i for i in report.issues if f"{i.domain}::{i.op_type}" not in plugins]
     if not report.ok:
         raise EngineBuildError(f"{onnx_path} cannot be parsed by TensorRT {version}:\n{report.format()}")
     return report.format()
@@ -366,13 +370,25 @@ def _parse_errors(parser: trt.OnnxParser) -> str:
     return "\n".join(f"  {parser.get_error(i)}" for i in range(parser.num_errors))
 
 
+def _plugin_nodes_or_none(onnx_path: Path) -> tuple[str, ...]:
+    """The plugin ops the graph needs; () when the onnx package is absent (plugins then only as asked)."""
+    try:
+        return plugin_nodes(onnx_path)
+    except ImportError:
+        return ()
+
+
 def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str],
                  options: BuildOptions | None = None, *, manifest: Manifest | None = None,
-                 device: int = 0) -> EngineBuildResult:
+                 device: int = 0, plugins: str | None = None,
+                 plugin_library: str | os.PathLike[str] | None = None) -> EngineBuildResult:
     """Build ``engine_path`` from ``onnx_path`` and write its manifest beside it (``<engine>.json``).
 
     ``manifest`` defaults to the one in the ONNX metadata. The timing cache in ``options`` is read
     before and written after the build, so repeated builds on one GPU reuse its measurements.
+    ``plugins`` (``"cpp"`` or ``"python"``; default: python on TensorRT >= 10.6, else cpp) registers
+    the ``deblur`` plugins a fused ONNX needs before parsing; ``plugin_library`` is the C++ library's
+    path (default: found as :mod:`sdk.plugin_library` says). The manifest records both.
     """
     trt_module = import_tensorrt()
     import tensorrt as trt
@@ -388,7 +404,10 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     version = TensorRTVersion.parse(trt_module.__version__)
     plan = plan_build(version, options.precision, fp32_layers)
     compute_capability, gpu_name = gpu_compute_capability(device)
-    op_check = _static_op_check(onnx_path, version) if options.check_ops else None
+    needed = _plugin_nodes_or_none(onnx_path)
+    flavour = prepare_plugins(trt_module, (version.major, version.minor), needed, plugins, plugin_library)
+    declared = needed if flavour else ()
+    op_check = _static_op_check(onnx_path, version, declared) if options.check_ops else None
     start = time.perf_counter()
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -454,7 +473,8 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     toolchain.update(tensorrt=str(version), compute_capability=compute_capability, gpu=gpu_name)
     engine_manifest = manifest.replace(precision=options.precision, shape_profile=profile_shapes,
                                        fp32_layers=tuple(pinned), onnx_sha256=file_sha256(onnx_path),
-                                       toolchain=toolchain)
+                                       toolchain=toolchain, plugins=declared,
+                                       plugin_flavour=flavour if declared else None)
     engine_manifest.write_sidecar(engine_path)
     return EngineBuildResult(engine_path=engine_path, manifest=engine_manifest, tensorrt_version=str(version),
                              seconds=time.perf_counter() - start, pinned_layers=pinned, unmatched_fp32_layers=unmatched,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import numpy as np
 
 from ..manifest import Manifest, ManifestError
+from ..plugin_library import load_engine_plugins
 from .base import (
     Backend,
     EngineCompatibilityError,
@@ -223,6 +224,8 @@ class TensorRTBackend(Backend):
 
         self._log: list[str] = []
         self._logger = self._make_logger()
+        # Plugin layers (a fused engine) need their code registered before deserialising.
+        load_engine_plugins(trt, self.manifest.plugin_flavour, self.manifest.plugins)
         self._runtime = trt.Runtime(self._logger)
         engine = self._runtime.deserialize_cuda_engine(plan)
         if engine is None:

@@ -5,6 +5,7 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+    deblur export fused.onnx --to engine --fp16 --plugins cpp    # deblur plugin ops from the C++ library (JetPack 6)
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    parser.add_argument("--plugins", choices=("cpp", "python"),
+                        help="plugin flavour for a fused ONNX's deblur ops: the C++ library (TensorRT >= 10.3, JetPack 6) "
+                             "or the Python plugins (TensorRT >= 10.6); default python where TensorRT >= 10.6, else cpp")
+    parser.add_argument("--plugin-library", type=Path, metavar="SO",
+                        help="path of libdeblur_trt_plugins.so for --plugins cpp (default: $DEBLUR_TRT_PLUGIN_LIBRARY, "
+                             "sdk/lib/, build/kernels/csrc/)")
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -66,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
     engine_path = args.out or _default_out(str(onnx_path), ".engine")
     options = BuildOptions(precision="fp16" if args.fp16 else "fp32", profile=profile, workspace_bytes=workspace,
                            timing_cache=args.timing_cache)
-    result = build_engine(onnx_path, engine_path, options)
+    result = build_engine(onnx_path, engine_path, options, plugins=args.plugins, plugin_library=args.plugin_library)
     print(result.format())
     return 0 if ok else 1

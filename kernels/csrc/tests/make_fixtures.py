@@ -16,12 +16,16 @@ import argparse
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
+REPO = Path(__file__).resolve().parents[3]
 H, W = 37, 53                      # odd, and H*W = 1961 is not a multiple of any tile size
 
 
-def _write(folder: Path, name: str, tensor: "torch.Tensor") -> None:  # noqa: F821
-    data = tensor.detach().to(dtype=__import__("torch").float32).contiguous().cpu().numpy()
+def _write(folder: Path, name: str, tensor: Any) -> None:
+    import torch
+
+    data = tensor.detach().to(dtype=torch.float32).contiguous().cpu().numpy()
     with open(folder / f"{name}.bin", "wb") as f:
         f.write(struct.pack(f"<i{data.ndim}i", data.ndim, *data.shape))
         f.write(data.astype("<f4").tobytes())
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for cases.txt and the tensors")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO))          # the references live in the repository's kernels package
     try:
         import torch  # noqa: F401
     except ImportError:
