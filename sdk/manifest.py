@@ -262,8 +262,9 @@ class Manifest:
         lo, hi = self.value_range
         profile = f", profile {self.shape_profile.to_spec(channels=self.in_channels)}" if self.shape_profile else ""
         pinned = f", {len(self.fp32_layers)} layers pinned to fp32" if self.fp32_layers else ""
+        plugins = f", {len(self.plugins)} {self.plugin_flavour} plugin ops" if self.plugins else ""
         return (f"{self.variant} ({self.architecture}), {self.precision}, {self.color_order} {self.layout} in "
-                f"[{lo:g}, {hi:g}], pad to {self.pad_multiple}{profile}{pinned}")
+                f"[{lo:g}, {hi:g}], pad to {self.pad_multiple}{profile}{pinned}{plugins}")
 
     # ------------------------------------------------------------------ ONNX metadata_props
     def onnx_metadata(self) -> dict[str, str]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,10 @@ def load_engine_plugins(trt: Any, flavour: str | None, plugins: tuple[str, ...],
     try:
         from kernels.trt_plugins import register_plugins
     except ImportError:
-        return None   # AOT plugins need nothing here; a JIT engine then fails with TensorRT's own message
+        warnings.warn(f"the engine uses the Python plugins {list(plugins)} and kernels.trt_plugins cannot be imported "
+                      "here: ahead-of-time plugins run without it, a JIT-plugin engine will fail to deserialise "
+                      "(install deblur-sdk[kernels], or rebuild the engine with --plugins cpp)", stacklevel=3)
+        return None
     try:
         register_plugins()
     except RuntimeError as exc:

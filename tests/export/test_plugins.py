@@ -166,3 +166,18 @@ def test_a_missing_or_refused_library_and_impossible_choices_say_what_to_do(tmp_
     with pytest.raises(ValueError, match=r"\['other::op'\].*cpp plugins do not provide"):
         prepare_plugins(types.SimpleNamespace(), (10, 3), ("deblur::pixel_attention", "other::op"), "cpp")
     assert prepare_plugins(types.SimpleNamespace(), (10, 3), ()) is None          # a standard-op graph: nothing
+
+
+def test_deblur_export_plugins_option_reaches_the_builder(tmp_path, library, fake_trt, capsys):
+    from sdk.cli import main
+
+    fake_trt("10.16.0.1")                                      # python would be the default here
+    onnx_path = fused_onnx(tmp_path / "fused.onnx")
+    engine = tmp_path / "fused.engine"
+    assert main(["export", str(onnx_path), "--to", "engine", "--plugins", "cpp", "--plugin-library", str(library),
+                 "--shapes", "1x3x16x16:1x3x32x32:1x3x64x64", "--out", str(engine)]) == 0
+    assert Manifest.read_sidecar(engine).plugin_flavour == "cpp"
+    assert "4 cpp plugin ops" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["export", str(onnx_path), "--to", "engine", "--plugins", "rust"])
+    assert "invalid choice: 'rust'" in capsys.readouterr().err

@@ -129,6 +129,15 @@ def test_deblurrer_says_clearly_when_the_library_is_missing(package, tmp_path, m
     assert events == []                                         # nothing deserialised without the plugins
 
 
+def test_a_python_plugin_engine_without_the_kernels_package_warns_what_would_fail(package, tmp_path, monkeypatch):
+    events: list[str] = []
+    install_fake_tensorrt(monkeypatch, events)
+    monkeypatch.setitem(sys.modules, "kernels.trt_plugins", None)      # a torch-free robot install
+    with pytest.warns(UserWarning, match=r"(?s)Python plugins.*JIT-plugin engine will fail.*--plugins cpp"):
+        sdk.Deblurrer(fused_engine(tmp_path / "fused.engine", flavour="python"), tile_overlap=8)
+    assert events == ["deserialize"]                            # AOT plugins live inside the engine
+
+
 def test_a_standard_engine_loads_no_plugins(package, tmp_path, monkeypatch):
     events: list[str] = []
     install_fake_tensorrt(monkeypatch, events)
