@@ -12,7 +12,7 @@ records the flavour and the plugins, so the runtime loads the same ones before d
 
 Example::
 
-    >>> needed = plugin_nodes("rdafnet-fused.onnx")           # ('deblur::attention_fusion', ...)
+    >>> needed = required_plugins("rdafnet-fused.onnx")           # ('deblur::attention_fusion', ...)
     >>> flavour = prepare_plugins(trt, TensorRTVersion(10, 3), needed)      # 'cpp': library loaded
 """
 
@@ -34,9 +34,13 @@ def default_flavour(major: int, minor: int) -> str:
     return "python" if (major, minor) >= PYTHON_MIN_VERSION else "cpp"
 
 
-def plugin_nodes(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """``namespace::op`` of every custom-domain node of the graph (sorted, unique)."""
-    import onnx
+def required_plugins(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """``namespace::op`` of every custom-domain node of the graph (sorted, unique); () when the onnx
+    package is absent (a runtime-only install), where plugins are registered only as asked."""
+    try:
+        import onnx
+    except ImportError:
+        return ()
 
     model = onnx.load(os.fspath(onnx_path), load_external_data=False)
     return tuple(sorted({f"{n.domain}::{n.op_type}" for n in model.graph.node if n.domain not in ONNX_DOMAINS}))

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
-from .plugins import plugin_nodes, prepare_plugins
+from .plugins import prepare_plugins, required_plugins
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -370,14 +370,6 @@ def _parse_errors(parser: trt.OnnxParser) -> str:
     return "\n".join(f"  {parser.get_error(i)}" for i in range(parser.num_errors))
 
 
-def _plugin_nodes_or_none(onnx_path: Path) -> tuple[str, ...]:
-    """The plugin ops the graph needs; () when the onnx package is absent (plugins then only as asked)."""
-    try:
-        return plugin_nodes(onnx_path)
-    except ImportError:
-        return ()
-
-
 def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str],
                  options: BuildOptions | None = None, *, manifest: Manifest | None = None,
                  device: int = 0, plugins: str | None = None,
@@ -404,7 +396,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     version = TensorRTVersion.parse(trt_module.__version__)
     plan = plan_build(version, options.precision, fp32_layers)
     compute_capability, gpu_name = gpu_compute_capability(device)
-    needed = _plugin_nodes_or_none(onnx_path)
+    needed = required_plugins(onnx_path)
     flavour = prepare_plugins(trt_module, (version.major, version.minor), needed, plugins, plugin_library)
     declared = needed if flavour else ()
     op_check = _static_op_check(onnx_path, version, declared) if options.check_ops else None

@@ -16,7 +16,7 @@ from test_engine_builder import Recorder, calls, make_fake_tensorrt
 
 import export.tensorrt as T
 import sdk.plugin_library as plugin_library
-from export.plugins import default_flavour, plugin_nodes, prepare_plugins, provided_ops
+from export.plugins import default_flavour, prepare_plugins, provided_ops, required_plugins
 from export.tensorrt import BuildOptions, build_engine, parse_shapes
 from kernels import trt_plugins
 from kernels.onnx_ops import DOMAIN, NODES
@@ -118,7 +118,7 @@ def test_a_fused_onnx_builds_with_either_flavour_registered_before_parsing(tmp_p
     rec = fake_trt(version)
     onnx_path = fused_onnx(tmp_path / "fused.onnx")
     needed = tuple(sorted(f"{DOMAIN}::{op}" for op in NODES))
-    assert plugin_nodes(onnx_path) == needed
+    assert required_plugins(onnx_path) == needed
 
     result = build_engine(onnx_path, tmp_path / "fused.engine",
                           BuildOptions(precision="fp32", profile=parse_shapes("1x3x16x16:1x3x32x32:1x3x64x64")),
@@ -136,7 +136,7 @@ def test_without_plugins_the_same_onnx_fails_the_op_check(tmp_path):
     onnx_path = fused_onnx(tmp_path / "fused.onnx")
     with pytest.raises(T.EngineBuildError, match="custom-domain op"):
         T._static_op_check(onnx_path, T.TensorRTVersion(10, 3))
-    assert "OK" in T._static_op_check(onnx_path, T.TensorRTVersion(10, 3), plugin_nodes(onnx_path))
+    assert "OK" in T._static_op_check(onnx_path, T.TensorRTVersion(10, 3), required_plugins(onnx_path))
 
 
 def test_a_missing_or_refused_library_and_impossible_choices_say_what_to_do(tmp_path, library, fake_trt, monkeypatch):
