@@ -22,11 +22,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kernels.trt_plugins import JIT_MIN_VERSION as PYTHON_MIN_VERSION
 from sdk.plugin_library import CPP_PLUGIN_OPS, FLAVOURS, NAMESPACE, load_plugin_library
 
-PYTHON_MIN_VERSION = (10, 6)
 CPP_MIN_VERSION = (10, 3)      # IPluginV3 through the ONNX parser; JetPack 6 ships 10.3
-ONNX_DOMAINS = ("", "ai.onnx")
 
 
 def default_flavour(major: int, minor: int) -> str:
@@ -39,6 +38,8 @@ def required_plugins(onnx_path: str | os.PathLike[str]) -> tuple[str, ...]:
     package is absent (a runtime-only install), where plugins are registered only as asked."""
     try:
         import onnx
+
+        from .opcheck import ONNX_DOMAINS
     except ImportError:
         return ()
 
