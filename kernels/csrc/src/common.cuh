@@ -24,6 +24,13 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Every launch goes through DEBLUR_LAUNCH, so tests/emulate.h can run the same kernels on the CPU.
+#ifdef DEBLUR_EMULATE
+#define DEBLUR_LAUNCH(kernel, grid, block, stream, ...) ::deblur::emulate::launch(kernel, grid, block, __VA_ARGS__)
+#else
+#define DEBLUR_LAUNCH(kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
+#endif
+
 inline unsigned ceil_div(long long a, long long b) { return static_cast<unsigned>((a + b - 1) / b); }
 
 // Plugins pass sizes from TensorRT's int64 dims; reject what a grid or an int index cannot hold.

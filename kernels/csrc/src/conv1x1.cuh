@@ -92,18 +92,12 @@ conv1x1_kernel(Loader load, Epilogue store, T const* __restrict__ weight, T cons
 template <typename T, typename Loader, typename Epilogue>
 cudaError_t launch_conv1x1(Loader load, Epilogue store, T const* weight, T const* bias, int batch, int in_channels,
                            int out_channels, int pixels, cudaStream_t stream) {
-  dim3 const block(kConvThreads);
-  auto grid = [&](int cpt) { return dim3(ceil_div(pixels, kConvTilePixels), ceil_div(out_channels, 8 * cpt), batch); };
-  if (out_channels > 64) {
-    conv1x1_kernel<T, Loader, Epilogue, 16><<<grid(16), block, 0, stream>>>(load, store, weight, bias, in_channels,
-                                                                            out_channels, pixels);
-  } else if (out_channels > 32) {
-    conv1x1_kernel<T, Loader, Epilogue, 8><<<grid(8), block, 0, stream>>>(load, store, weight, bias, in_channels,
-                                                                          out_channels, pixels);
-  } else {
-    conv1x1_kernel<T, Loader, Epilogue, 4><<<grid(4), block, 0, stream>>>(load, store, weight, bias, in_channels,
-                                                                          out_channels, pixels);
-  }
+  int const cpt = out_channels > 64 ? 16 : out_channels > 32 ? 8 : 4;
+  auto* kernel = cpt == 16  ? &conv1x1_kernel<T, Loader, Epilogue, 16>
+                 : cpt == 8 ? &conv1x1_kernel<T, Loader, Epilogue, 8>
+                            : &conv1x1_kernel<T, Loader, Epilogue, 4>;
+  dim3 const grid(ceil_div(pixels, kConvTilePixels), ceil_div(out_channels, 8 * cpt), batch);
+  DEBLUR_LAUNCH(kernel, grid, dim3(kConvThreads), stream, load, store, weight, bias, in_channels, out_channels, pixels);
   return cudaGetLastError();
 }
 

@@ -148,17 +148,11 @@ cudaError_t self_attention_typed(void const* q, void const* k, void const* v, vo
   auto const* vt = static_cast<T const*>(v);
   auto* ot = static_cast<T*>(out);
   float const scale_log2 = scale * kLog2e;
-  auto grid = [&](int cpt) { return dim3(ceil_div(n_queries, kQueries), ceil_div(v_channels, 8 * cpt), batch); };
-  if (v_channels > 64) {
-    attention_kernel<T, 16><<<grid(16), kAttnThreads, 0, stream>>>(qt, kt, vt, ot, scale_log2, qk_channels,
-                                                                   v_channels, n_queries, n_keys);
-  } else if (v_channels > 32) {
-    attention_kernel<T, 8><<<grid(8), kAttnThreads, 0, stream>>>(qt, kt, vt, ot, scale_log2, qk_channels, v_channels,
-                                                                 n_queries, n_keys);
-  } else {
-    attention_kernel<T, 4><<<grid(4), kAttnThreads, 0, stream>>>(qt, kt, vt, ot, scale_log2, qk_channels, v_channels,
-                                                                 n_queries, n_keys);
-  }
+  int const cpt = v_channels > 64 ? 16 : v_channels > 32 ? 8 : 4;
+  auto* kernel = cpt == 16 ? &attention_kernel<T, 16> : cpt == 8 ? &attention_kernel<T, 8> : &attention_kernel<T, 4>;
+  dim3 const grid(ceil_div(n_queries, kQueries), ceil_div(v_channels, 8 * cpt), batch);
+  DEBLUR_LAUNCH(kernel, grid, dim3(kAttnThreads), stream, qt, kt, vt, ot, scale_log2, qk_channels, v_channels,
+                n_queries, n_keys);
   return cudaGetLastError();
 }
 
