@@ -38,12 +38,12 @@ elseif(NOT TensorRT_NVINFER_LIBRARY AND NOT DEBLUR_TRT_WITHOUT_NVINFER)
   message(STATUS "deblur_trt_plugins: skipped (TensorRT ${TensorRT_VERSION} headers at ${TensorRT_INCLUDE_DIR} but no "
                  "libnvinfer; set -DTensorRT_ROOT, or -DDEBLUR_TRT_WITHOUT_NVINFER=ON to only compile the library)")
 else()
-  add_library(deblur_trt_plugins SHARED
+  set(DEBLUR_PLUGIN_SOURCES
     plugins/plugin_base.cpp
     plugins/pixel_attention_plugin.cpp
     plugins/attention_fusion_plugin.cpp
-    plugins/self_attention_plugin.cpp
-    plugins/plugin_library.cpp)
+    plugins/self_attention_plugin.cpp)
+  add_library(deblur_trt_plugins SHARED ${DEBLUR_PLUGIN_SOURCES} plugins/plugin_library.cpp)
   # SYSTEM: TensorRT's own headers use their deprecated APIs; our code is built with -Wall -Wextra.
   target_include_directories(deblur_trt_plugins SYSTEM PRIVATE ${TensorRT_INCLUDE_DIR})
   target_include_directories(deblur_trt_plugins PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/plugins)
@@ -65,6 +65,16 @@ else()
     target_include_directories(deblur_test_plugins SYSTEM PRIVATE ${TensorRT_INCLUDE_DIR})
     target_link_libraries(deblur_test_plugins PRIVATE CUDA::toolkit ${CMAKE_DL_LIBS})  # headers only
     add_test(NAME deblur_plugins COMMAND deblur_test_plugins $<TARGET_FILE:deblur_trt_plugins>)
+
+    # The plugins' enqueue with the kernels on the CPU (tests/emulate.h): no GPU, no libnvinfer.
+    add_executable(deblur_test_plugins_emulated tests/test_plugins_emulated.cpp ${DEBLUR_PLUGIN_SOURCES})
+    target_compile_definitions(deblur_test_plugins_emulated PRIVATE DEBLUR_EMULATE)
+    target_include_directories(deblur_test_plugins_emulated PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include
+                                                                    ${CMAKE_CURRENT_SOURCE_DIR}/plugins)
+    target_include_directories(deblur_test_plugins_emulated SYSTEM PRIVATE ${TensorRT_INCLUDE_DIR}
+                                                                           ${CUDAToolkit_INCLUDE_DIRS})
+    target_link_libraries(deblur_test_plugins_emulated PRIVATE deblur_reference)
+    add_test(NAME deblur_plugins_emulated COMMAND deblur_test_plugins_emulated)
   endif()
   message(STATUS "deblur_trt_plugins: TensorRT ${TensorRT_VERSION} headers at ${TensorRT_INCLUDE_DIR}, ${linked}")
 endif()
