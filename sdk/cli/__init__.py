@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "eval": "eval",
     "synth": "synth",
+    "doctor": "doctor",
 }
 
 

@@ -5,6 +5,8 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+    deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
+    deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
     deblur export fused.onnx --to engine --fp16 --plugins cpp    # deblur plugin ops from the C++ library (JetPack 6)
 """
 
@@ -29,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    parser.add_argument("--fused", action="store_true",
+                        help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6, or >= 10.3 with "
+                             "--plugins cpp; ONNX Runtime cannot run the result), parity-checked against PyTorch "
+                             "through the reference ops")
+    parser.add_argument("--jit", action="store_true",
+                        help="with --fused: the plugins' JIT (Python) kernels instead of the ahead-of-time ones "
+                             "(AOT needs TensorRT >= 10.9; --plugins cpp implies --jit)")
     parser.add_argument("--plugins", choices=("cpp", "python"),
                         help="plugin flavour for a fused ONNX's deblur ops: the C++ library (TensorRT >= 10.3, JetPack 6) "
                              "or the Python plugins (TensorRT >= 10.6); default python where TensorRT >= 10.6, else cpp")
@@ -51,12 +60,34 @@ def run(args: argparse.Namespace) -> int:
     # Fail on a bad profile or workspace before the (slow) export, not after it.
     profile = parse_shapes(args.shapes)
     workspace = parse_size(args.workspace)
+    if args.jit and not args.fused:
+        raise ValueError("--jit applies to the fused export only: add --fused")
     source = Path(args.source)
     ok = True
     if args.to == "engine" and source.suffix == ".onnx":
         onnx_path = source
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+        if args.fused:
+            from export.plugins import plugin_nodes
+
+            if not plugin_nodes(onnx_path):
+                raise ValueError(f"{onnx_path} has no fused-op (plugin) nodes: export the checkpoint with --fused")
+    elif args.fused:
+        from export.fused import FUSED_OPSET, export_fused_onnx
+
+        onnx_path = args.out if args.to == "onnx" and args.out else _default_out(args.source, ".fused.onnx")
+        # The C++ plugins have no ahead-of-time variant: their nodes must not ask for one (aot=1).
+        aot = not args.jit and args.plugins != "cpp"
+        report = export_fused_onnx(args.source, onnx_path, aot=aot, opset=max(args.opset, FUSED_OPSET),
+                                   strict=False)
+        print(report.format())
+        ok = report.ok
+        if args.to == "onnx":
+            return 0 if ok else 1
+        if not report.ok:
+            print("not building an engine from an ONNX that failed verification")
+            return 1
     else:
         from export.onnx import export_onnx
 

@@ -3,6 +3,7 @@ the same ops, the builder registers the chosen flavour before parsing and record
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import types
@@ -77,12 +78,15 @@ def test_default_flavour_is_python_where_tensorrt_has_it(version, flavour):
 
 
 class FakeRegistry:
-    def __init__(self, rec: Recorder, ok: bool = True) -> None:
-        self.rec, self.ok = rec, ok
+    def __init__(self, trt: types.ModuleType, rec: Recorder, ok: bool = True) -> None:
+        self.trt, self.rec, self.ok = trt, rec, ok
 
     def load_library(self, path: str):
         self.rec.calls.append(("load_library", Path(path).name))
-        return object() if self.ok else None
+        if not self.ok:
+            return None
+        self.trt.plugins_registered.update(plugin_library.CPP_PLUGIN_OPS)   # what the fake parser then finds
+        return object()
 
 
 @pytest.fixture
@@ -101,11 +105,17 @@ def fake_trt(monkeypatch):
     def install(version: str, ok: bool = True) -> Recorder:
         rec = Recorder()
         trt = make_fake_tensorrt(version, rec)
-        trt.get_plugin_registry = lambda: FakeRegistry(rec, ok)
+        trt.get_plugin_registry = lambda: FakeRegistry(trt, rec, ok)
         monkeypatch.setitem(sys.modules, "tensorrt", trt)
         monkeypatch.setattr(T, "gpu_compute_capability", lambda device=0: ("8.7", "Orin"))
-        monkeypatch.setattr(trt_plugins, "register_plugins",
-                            lambda aot=True: rec.calls.append(("register_python_plugins",)) or [])
+        monkeypatch.setattr(T, "use_device", lambda device: contextlib.nullcontext())
+
+        def register_python_plugins(aot=True):
+            rec.calls.append(("register_python_plugins",))
+            trt.plugins_registered.update(trt_plugins.PLUGINS)
+            return [f"{DOMAIN}::{name}" for name in trt_plugins.PLUGINS]
+
+        monkeypatch.setattr(trt_plugins, "register_plugins", register_python_plugins)
         return rec
     return install
 
@@ -132,11 +142,14 @@ def test_a_fused_onnx_builds_with_either_flavour_registered_before_parsing(tmp_p
     assert calls(rec, "load_library") == ([(plugin_library.LIBRARY_NAME,)] if expected == "cpp" else [])
 
 
-def test_without_plugins_the_same_onnx_fails_the_op_check(tmp_path):
+def test_the_op_check_accepts_the_plugin_ops_where_the_chosen_flavour_runs_them(tmp_path):
     onnx_path = fused_onnx(tmp_path / "fused.onnx")
     with pytest.raises(T.EngineBuildError, match="custom-domain op"):
-        T._static_op_check(onnx_path, T.TensorRTVersion(10, 3))
-    assert "OK" in T._static_op_check(onnx_path, T.TensorRTVersion(10, 3), required_plugins(onnx_path))
+        T._static_op_check(onnx_path, T.TensorRTVersion(10, 3))                  # no plugins registered
+    assert "OK" in T._static_op_check(onnx_path, T.TensorRTVersion(10, 3), "cpp")
+    with pytest.raises(T.EngineBuildError, match=r"needs TensorRT >= 10\.6"):
+        T._static_op_check(onnx_path, T.TensorRTVersion(10, 3), "python")        # JetPack 6 has no tensorrt.plugin
+    assert "OK" in T._static_op_check(onnx_path, T.TensorRTVersion(10, 16), "python")
 
 
 def test_a_missing_or_refused_library_and_impossible_choices_say_what_to_do(tmp_path, library, fake_trt, monkeypatch):
