@@ -13,6 +13,8 @@ from test_tensorrt_backend import PLAN, FakeCuda, make_fake_tensorrt
 import sdk
 import sdk.backends.tensorrt as trt_backend
 import sdk.plugin_library as plugin_library
+from sdk.backends.cuda_runtime import GpuInfo
+from sdk.backends.engine_file import pack_engine
 from sdk.manifest import Manifest, ManifestError, ShapeProfile
 from sdk.plugin_library import (
     ENV_VAR,
@@ -118,6 +120,29 @@ def test_deblurrer_loads_the_library_before_deserialising_a_cpp_plugin_engine(pa
     events.clear()
     sdk.Deblurrer(fused_engine(tmp_path / "again.engine"), tile_overlap=8)   # a second engine: the library stays registered
     assert events == ["deserialize"]
+
+
+def test_the_plugins_come_from_the_engine_files_own_manifest_even_when_the_caller_passes_another(package, tmp_path,
+                                                                                                 monkeypatch):
+    events: list[str] = []
+    install_fake_tensorrt(monkeypatch, events)
+    touch(package / "build" / "kernels" / "csrc" / LIBRARY_NAME)
+    sidecar = fused_engine(tmp_path / "sidecar.engine")
+    built = Manifest.read_sidecar(sidecar)
+    engine = tmp_path / "packed.engine"
+    engine.write_bytes(pack_engine(PLAN, built))                  # manifest in the header, no sidecar
+    plain = built.replace(plugins=(), plugin_flavour=None)
+    backend = trt_backend.TensorRTBackend(engine, manifest=plain)
+    assert events == [f"load {LIBRARY_NAME}", "deserialize"] and backend.manifest_source == "given"
+
+
+def test_an_unregistered_plugin_failure_says_what_the_manifest_named(tmp_path):
+    manifest = Manifest.read_sidecar(fused_engine(tmp_path / "fused.engine"))
+    err = trt_backend.explain_engine_failure(tmp_path / "fused.engine", manifest, tensorrt_version="10.13.0.35",
+                                             gpu=GpuInfo("Orin", (8, 7)), log=["IPluginCreator not found in Plugin Registry"])
+    assert isinstance(err, sdk.ModelLoadError)
+    assert "['deblur::attention_fusion', 'deblur::pixel_attention_map'] (cpp plugins)" in str(err)
+    assert "DEBLUR_TRT_PLUGIN_LIBRARY" in str(err) and "without --fused" in str(err)
 
 
 def test_deblurrer_says_clearly_when_the_library_is_missing(package, tmp_path, monkeypatch):
