@@ -19,8 +19,9 @@ Version gates (see :func:`plan_build`):
   not set); fp16 as on 10.12+.
 
 Fused-op ONNX (``deblur export --fused``): custom ``deblur`` nodes are TensorRT plugins; the build
-registers them (:func:`kernels.trt_plugins.register_plugins`) before parsing, and the operator check
-accepts exactly the declared plugin ops on versions that run them (10.6+, AOT nodes 10.9+).
+registers them before parsing in the chosen flavour (:mod:`export.plugins`: the Python plugins of
+:func:`kernels.trt_plugins.register_plugins`, 10.6+, AOT nodes 10.9+; or the C++ library, 10.3+), and
+the operator check accepts exactly that flavour's plugin ops on versions that run them.
 
 Example::
 
@@ -47,6 +48,8 @@ from sdk.backends.cuda_runtime import gpu_compute_capability
 from sdk.backends.engine_file import pack_engine
 from sdk.backends.tensorrt import TensorRTUnavailableError, import_tensorrt  # noqa: F401 — part of this module's API
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
+
+from .plugins import choose_flavour, plugin_nodes, plugin_ops, prepare_plugins, required_plugins
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -279,54 +282,18 @@ def to_float16_onnx(onnx_path: str | os.PathLike[str], out_path: str | os.PathLi
     return out
 
 
-def _static_op_check(onnx_path: Path, version: TensorRTVersion) -> str | None:
-    """Operator check before parsing (the deblur plugin ops count as supported where they run);
-    ``None`` when the onnx package is absent (runtime-only install)."""
+def _static_op_check(onnx_path: Path, version: TensorRTVersion, flavour: str | None = None) -> str | None:
+    """Operator check before parsing; the deblur plugin ops count as supported where ``flavour``'s
+    plugins (``"cpp"``/``"python"``, None: no plugins) run them. ``None`` when the onnx package is
+    absent (runtime-only install)."""
     try:
-        from .opcheck import check_tensorrt_compatibility, deblur_plugin_ops
+        from .opcheck import check_tensorrt_compatibility
     except ImportError:
         return None
-    report = check_tensorrt_compatibility(onnx_path, (version.ops_target,), plugins=deblur_plugin_ops())
+    report = check_tensorrt_compatibility(onnx_path, (version.ops_target,), plugins=plugin_ops(flavour))
     if not report.ok:
         raise EngineBuildError(f"{onnx_path} cannot be parsed by TensorRT {version}:\n{report.format()}")
     return report.format()
-
-
-def plugin_nodes(onnx_path: Path) -> dict[str, bool]:
-    """``{op_type: aot}`` of the fused-op (``deblur`` domain) nodes of an ONNX file; empty for a standard export."""
-    try:
-        import onnx
-    except ImportError:
-        # A runtime-only install: a fused export names its plugin namespace in every custom node.
-        if b"plugin_namespace" in onnx_path.read_bytes():
-            raise EngineBuildError(f"{onnx_path} has TensorRT plugin nodes; building it needs the onnx package "
-                                   "(pip install onnx) to find them") from None
-        return {}
-    from kernels.trt_plugins import NAMESPACE
-
-    model = onnx.load(os.fspath(onnx_path), load_external_data=False)
-    found: dict[str, bool] = {}
-    for node in model.graph.node:
-        if node.domain == NAMESPACE:
-            aot = any(a.name == "aot" and onnx.helper.get_attribute_value(a) == 1 for a in node.attribute)
-            found[node.op_type] = found.get(node.op_type, False) or aot
-    return found
-
-
-def _register_plugins(nodes: dict[str, bool], version: TensorRTVersion) -> list[str]:
-    """Register the deblur plugins before parsing: TensorRT's parser looks each custom node up by name
-    in the plugin registry and fails on one it does not find. AOT only when a node asks for it."""
-    from kernels import trt_plugins
-
-    aot = any(nodes.values())
-    if aot and (version.major, version.minor) < trt_plugins.AOT_MIN_VERSION:
-        raise EngineBuildError(f"this ONNX asks for the ahead-of-time plugins (aot=1), which need TensorRT >= "
-                               f"{'.'.join(map(str, trt_plugins.AOT_MIN_VERSION))}; TensorRT {version} is installed: "
-                               "re-export with `deblur export MODEL --to onnx --fused --jit`")
-    try:
-        return trt_plugins.register_plugins(aot=aot)
-    except RuntimeError as exc:
-        raise EngineBuildError(f"cannot build the fused-op ONNX: {exc}") from None
 
 
 # --------------------------------------------------------------------------- the build
@@ -394,11 +361,15 @@ def _parse_errors(parser: trt.OnnxParser) -> str:
 
 def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str],
                  options: BuildOptions | None = None, *, manifest: Manifest | None = None,
-                 device: int = 0) -> EngineBuildResult:
+                 device: int = 0, plugins: str | None = None,
+                 plugin_library: str | os.PathLike[str] | None = None) -> EngineBuildResult:
     """Build ``engine_path`` from ``onnx_path`` and write its manifest beside it (``<engine>.json``).
 
     ``manifest`` defaults to the one in the ONNX metadata. The timing cache in ``options`` is read
     before and written after the build, so repeated builds on one GPU reuse its measurements.
+    ``plugins`` (``"cpp"`` or ``"python"``; default: python on TensorRT >= 10.6, else cpp) registers
+    the ``deblur`` plugins a fused ONNX needs before parsing; ``plugin_library`` is the C++ library's
+    path (default: found as :mod:`sdk.plugin_library` says). The manifest records both.
     """
     trt_module = import_tensorrt()
     import tensorrt as trt
@@ -414,9 +385,13 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     version = TensorRTVersion.parse(trt_module.__version__)
     plan = plan_build(version, options.precision, fp32_layers)
     compute_capability, gpu_name = gpu_compute_capability(device)
-    op_check = _static_op_check(onnx_path, version) if options.check_ops else None
-    fused = plugin_nodes(onnx_path)
-    plugins = _register_plugins(fused, version) if fused else []
+    needed = required_plugins(onnx_path)
+    flavour = choose_flavour((version.major, version.minor), needed, plugins, plugin_library)
+    # The static check first: it names every problem of the graph before anything is registered.
+    op_check = _static_op_check(onnx_path, version, flavour) if options.check_ops else None
+    prepare_plugins(trt_module, (version.major, version.minor), needed, flavour, plugin_library,
+                    aot=any(plugin_nodes(onnx_path).values()))
+    declared = needed if flavour else ()
     start = time.perf_counter()
 
     with use_device(device):     # the builder (and the AOT kernels' compile) work on the current device
@@ -482,13 +457,11 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
 
         toolchain = dict(manifest.toolchain)
         toolchain.update(tensorrt=str(version), compute_capability=compute_capability, gpu=gpu_name)
-        if fused:
-            # The runtime must register the plugins before deserialising (JIT ones run Python kernels).
-            toolchain["trt_plugins"] = " ".join(f"{p}({'aot' if fused[p.split('::')[-1]] else 'jit'})"
-                                                for p in plugins if p.split("::")[-1] in fused)
+        # plugins/plugin_flavour: the runtime registers these before deserialising (sdk.plugin_library).
         engine_manifest = manifest.replace(precision=options.precision, shape_profile=profile_shapes,
                                            fp32_layers=tuple(pinned), onnx_sha256=file_sha256(onnx_path),
-                                           toolchain=toolchain)
+                                           toolchain=toolchain, plugins=declared,
+                                           plugin_flavour=flavour if declared else None)
         # The manifest travels inside the engine file (sdk.backends.engine_file); the sidecar stays for tools.
         _write_atomic(engine_path, pack_engine(bytes(serialized), engine_manifest))
         engine_manifest.write_sidecar(engine_path)

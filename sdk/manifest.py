@@ -39,6 +39,9 @@ COLOR_ORDERS = ("RGB", "BGR")
 # "none": the network predicts the image directly. "add": the runtime must add the input.
 RESIDUALS = ("input", "none", "add")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "mixed")
+# Where an engine's deblur::* plugin layers get their code (sdk.plugin_library): the C++ library or
+# the Python plugins of kernels.trt_plugins.
+PLUGIN_FLAVOURS = ("cpp", "python")
 
 # Toolchain entries the export path records (all strings). Other keys are allowed and kept.
 TOOLCHAIN_KEYS = {
@@ -119,6 +122,8 @@ class Manifest:
     ``fp32_layers`` names the graph nodes (ONNX node names, which TensorRT uses as layer names) that
     must stay in float32 in a float16 engine; ``checkpoint_sha256`` is the SHA-256 of the checkpoint
     file the artefact came from, ``onnx_sha256`` that of the ONNX file an engine was built from.
+    ``plugins`` names the TensorRT plugins an engine needs (``"deblur::self_attention"``) and
+    ``plugin_flavour`` which implementation it was built with (``"cpp"`` or ``"python"``).
     """
 
     architecture: str
@@ -139,6 +144,8 @@ class Manifest:
     onnx_sha256: str | None = None
     toolchain: dict[str, str] = field(default_factory=dict)
     notes: str = ""
+    plugins: tuple[str, ...] = ()
+    plugin_flavour: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -149,6 +156,9 @@ class Manifest:
         if isinstance(self.fp32_layers, str) or not isinstance(self.fp32_layers, (list, tuple)):
             raise ManifestError(f"manifest fp32_layers must be a list of layer names, got {self.fp32_layers!r}")
         object.__setattr__(self, "fp32_layers", tuple(self.fp32_layers))
+        if isinstance(self.plugins, str) or not isinstance(self.plugins, (list, tuple)):
+            raise ManifestError(f"manifest plugins must be a list of plugin names, got {self.plugins!r}")
+        object.__setattr__(self, "plugins", tuple(self.plugins))
         if isinstance(self.shape_profile, dict):
             unknown = sorted(set(self.shape_profile) - {"min", "opt", "max"})
             if unknown:
@@ -200,6 +210,14 @@ class Manifest:
         cc = self.toolchain.get("compute_capability")
         if cc is not None and not _COMPUTE_CAPABILITY.match(cc):
             raise ManifestError(f"manifest toolchain compute_capability must look like '8.7', got {cc!r}")
+        if not all(isinstance(n, str) and "::" in n for n in self.plugins):
+            raise ManifestError(f"manifest plugins must be 'namespace::name' strings, got {list(self.plugins)!r}")
+        if self.plugin_flavour not in (None, *PLUGIN_FLAVOURS):
+            raise ManifestError(f"manifest plugin_flavour must be one of {PLUGIN_FLAVOURS} or null, "
+                                f"got {self.plugin_flavour!r}")
+        if bool(self.plugins) != (self.plugin_flavour is not None):
+            raise ManifestError("manifest plugins and plugin_flavour go together: an engine with plugin layers "
+                                f"names both, got plugins={list(self.plugins)!r}, plugin_flavour={self.plugin_flavour!r}")
         if not isinstance(self.notes, str):
             raise ManifestError(f"manifest notes must be a string, got {self.notes!r}")
 
@@ -244,8 +262,9 @@ class Manifest:
         lo, hi = self.value_range
         profile = f", profile {self.shape_profile.to_spec(channels=self.in_channels)}" if self.shape_profile else ""
         pinned = f", {len(self.fp32_layers)} layers pinned to fp32" if self.fp32_layers else ""
+        plugins = f", {len(self.plugins)} {self.plugin_flavour} plugin ops" if self.plugins else ""
         return (f"{self.variant} ({self.architecture}), {self.precision}, {self.color_order} {self.layout} in "
-                f"[{lo:g}, {hi:g}], pad to {self.pad_multiple}{profile}{pinned}")
+                f"[{lo:g}, {hi:g}], pad to {self.pad_multiple}{profile}{pinned}{plugins}")
 
     # ------------------------------------------------------------------ ONNX metadata_props
     def onnx_metadata(self) -> dict[str, str]:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 
 from ..manifest import Manifest
+from ..plugin_library import load_engine_plugins
 from .base import Backend, EngineCompatibilityError, ModelLoadError, ShapeLimits
 from .cuda_runtime import CudaApi, GpuInfo, load_cuda_api
 from .engine_file import load_engine, missing_manifest_message
@@ -130,10 +131,14 @@ def explain_engine_failure(engine: Path, manifest: Manifest | None, *, tensorrt_
             f"{engine} was built for a GPU of compute capability {built_sm}{where}, but this GPU, {gpu.name}, "
             f"is compute capability {gpu.sm}; an engine runs only on the GPU kind that built it. {fix}{tensorrt_said}")
     if any(p in said_lower for p in _PLUGIN_PHRASES):
+        named = (f"its manifest names {list(manifest.plugins)} ({manifest.plugin_flavour} plugins), which were "
+                 "loaded but do not provide them" if manifest is not None and manifest.plugins
+                 else "its manifest names no plugins (not built by `deblur export`?)")
         return ModelLoadError(
-            f"{engine} contains TensorRT plugin layers that are not registered in this process. An engine built "
-            "with `deblur export --fused` needs deblur's plugins first: `from kernels.trt_plugins import "
-            f"register_plugins; register_plugins()` (TensorRT >= 10.6); or rebuild it without --fused. "
+            f"{engine} contains TensorRT plugin layers that are not registered in this process; {named}. "
+            "Register deblur's plugins before loading it: the Python ones with `from kernels.trt_plugins import "
+            "register_plugins; register_plugins()` (TensorRT >= 10.6), or the C++ library through "
+            "$DEBLUR_TRT_PLUGIN_LIBRARY; or rebuild it without --fused. "
             f"{fix}{tensorrt_said}")
     if any(p in said_lower for p in _VERSION_PHRASES):
         return EngineCompatibilityError(
@@ -236,12 +241,15 @@ class TensorRTBackend(Backend):
 
         self._log: list[str] = []
         self._logger = self._make_logger()
+        # What built the file is in the file's own manifest, even when the caller passed another.
+        built_by = found if found is not None else self.manifest
+        # Plugin layers (a fused engine) need their code registered before deserialising: the C++
+        # library or the Python plugins, as the manifest's plugin_flavour says.
+        load_engine_plugins(trt_lib, built_by.plugin_flavour, built_by.plugins)
         with self.cuda.activate(self._gpu_index):
             self._runtime = trt_lib.Runtime(self._logger)
             engine = self._runtime.deserialize_cuda_engine(plan)
             if engine is None:
-                # What built the file is in the file's own manifest, even when the caller passed another.
-                built_by = found if found is not None else self.manifest
                 raise explain_engine_failure(self.path, built_by, tensorrt_version=self.version, gpu=self.gpu,
                                              log=self._log)
             self.engine: trt.ICudaEngine = engine

@@ -8,6 +8,7 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
     deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
     deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
+    deblur export fused.onnx --to engine --fp16 --plugins cpp    # deblur plugin ops from the C++ library (JetPack 6)
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
     parser.add_argument("--fused", action="store_true",
-                        help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6; ONNX Runtime "
-                             "cannot run the result), parity-checked against PyTorch through the reference ops")
+                        help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6, or >= 10.3 with "
+                             "--plugins cpp; ONNX Runtime cannot run the result), parity-checked against PyTorch "
+                             "through the reference ops")
     parser.add_argument("--jit", action="store_true",
                         help="with --fused: the plugins' JIT (Python) kernels instead of the ahead-of-time ones "
-                             "(AOT needs TensorRT >= 10.9)")
+                             "(AOT needs TensorRT >= 10.9; --plugins cpp implies --jit)")
+    parser.add_argument("--plugins", choices=("cpp", "python"),
+                        help="plugin flavour for a fused ONNX's deblur ops: the C++ library (TensorRT >= 10.3, JetPack 6) "
+                             "or the Python plugins (TensorRT >= 10.6); default python where TensorRT >= 10.6, else cpp")
+    parser.add_argument("--plugin-library", type=Path, metavar="SO",
+                        help="path of libdeblur_trt_plugins.so for --plugins cpp (default: $DEBLUR_TRT_PLUGIN_LIBRARY, "
+                             "sdk/lib/, build/kernels/csrc/)")
     from export import triton_repo  # standard library and sdk.manifest only: `deblur --help` stays light
 
     triton_repo.add_arguments(parser)
@@ -70,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
         if args.fused:
-            from export.tensorrt import plugin_nodes
+            from export.plugins import plugin_nodes
 
             if not plugin_nodes(onnx_path):
                 raise ValueError(f"{onnx_path} has no fused-op (plugin) nodes: export the checkpoint with --fused")
@@ -78,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         from export.fused import FUSED_OPSET, export_fused_onnx
 
         onnx_path = args.out if args.to == "onnx" and args.out else _default_out(args.source, ".fused.onnx")
-        report = export_fused_onnx(args.source, onnx_path, aot=not args.jit, opset=max(args.opset, FUSED_OPSET),
+        # The C++ plugins have no ahead-of-time variant: their nodes must not ask for one (aot=1).
+        aot = not args.jit and args.plugins != "cpp"
+        report = export_fused_onnx(args.source, onnx_path, aot=aot, opset=max(args.opset, FUSED_OPSET),
                                    strict=False)
         print(report.format())
         ok = report.ok
@@ -103,6 +113,6 @@ def run(args: argparse.Namespace) -> int:
     engine_path = args.out or _default_out(str(onnx_path), ".engine")
     options = BuildOptions(precision="fp16" if args.fp16 else "fp32", profile=profile, workspace_bytes=workspace,
                            timing_cache=args.timing_cache)
-    result = build_engine(onnx_path, engine_path, options)
+    result = build_engine(onnx_path, engine_path, options, plugins=args.plugins, plugin_library=args.plugin_library)
     print(result.format())
     return 0 if ok else 1

@@ -110,11 +110,8 @@ class RealTools:
 
         import sdk
 
-        if fused:   # the engine's plugin layers need their creators registered before it deserialises
-            from kernels.trt_plugins import register_plugins
-
-            register_plugins()
-
+        # fused: no registration here, sdk.Deblurrer registers the plugins the engine's manifest names
+        # (plugins, plugin_flavour) before deserialising, so this step checks that path too.
         photo = Path(sdk.__file__).parent / "data" / "demo_sharp.png"
         frame = cv2.imread(str(photo), cv2.IMREAD_COLOR)
         if frame is None:

@@ -64,13 +64,19 @@ def test_fused_export_writes_plugin_nodes_checked_against_pytorch_and_engine_bui
     assert aot == {("pixel_attention_map", (1,)), ("attention_fusion", ())}
 
     built = []
-    monkeypatch.setattr(export.tensorrt, "build_engine", lambda onnx_path, engine_path, options: built.append(
-        (onnx_path, engine_path, options.precision)) or types.SimpleNamespace(format=lambda: "built"))
+    monkeypatch.setattr(export.tensorrt, "build_engine", lambda onnx_path, engine_path, options, **kw: built.append(
+        (onnx_path, engine_path, options.precision, kw["plugins"])) or types.SimpleNamespace(format=lambda: "built"))
     assert main(["export", str(ckpt), "--to", "engine", "--fused", "--jit", "--fp16"]) == 0
-    ((onnx_path, engine_path, precision),) = built
-    assert (onnx_path.name, engine_path.name, precision) == ("nano.fused.onnx", "nano.fused.engine", "fp16")
+    ((onnx_path, engine_path, precision, plugins),) = built
+    assert (onnx_path.name, engine_path.name, precision, plugins) == ("nano.fused.onnx", "nano.fused.engine", "fp16", None)
     assert {onnx.helper.get_attribute_value(a) for n in onnx.load(str(onnx_path)).graph.node if n.domain == "deblur"
             for a in n.attribute if a.name == "aot"} == {0}                    # --jit: the JIT implementations
+    built.clear()
+    assert main(["export", str(ckpt), "--to", "engine", "--fused", "--plugins", "cpp"]) == 0
+    ((onnx_path, _, _, plugins),) = built
+    assert plugins == "cpp"                     # the C++ plugins have no AOT kernels: no node asks for them
+    assert {onnx.helper.get_attribute_value(a) for n in onnx.load(str(onnx_path)).graph.node if n.domain == "deblur"
+            for a in n.attribute if a.name == "aot"} == {0}
     capsys.readouterr()
     assert main(["export", str(ckpt), "--jit"]) == 2
     assert "--jit applies to the fused export only" in capsys.readouterr().err

@@ -464,7 +464,8 @@ def test_a_fused_onnx_registers_the_plugins_before_parsing_and_passes_the_op_che
     assert rec.calls[kinds.index("register_plugins")] == ("register_plugins", True)   # aot=1 nodes: AOT kernels
     assert kinds.index("register_plugins") < kinds.index("parse")
     assert "TensorRT compatibility (10.16): OK" in result.op_check
-    assert result.manifest.toolchain["trt_plugins"] == "deblur::pixel_attention(aot)"
+    assert (result.manifest.plugins, result.manifest.plugin_flavour) == (("deblur::pixel_attention",), "python")
+    assert "trt_plugins" not in result.manifest.toolchain        # one record of the plugins: the fields above
     # JIT nodes need no AOT support: TensorRT 10.6 registers the JIT implementations only.
     rec = fake("10.6.0")
     build_engine(fused_onnx(tmp_path / "j.onnx", aot=0), tmp_path / "j.engine", small)
@@ -475,6 +476,9 @@ def test_a_fused_onnx_on_a_tensorrt_without_its_plugins_fails_before_the_build_s
     small = BuildOptions(profile=parse_shapes("1x3x64x64:1x3x64x64:1x3x128x128"))
     rec = fake("10.3.0")                          # JetPack 6: no tensorrt.plugin
     with pytest.raises(EngineBuildError, match=r"(?s)TensorRT 10.3.0.*needs TensorRT >= 10.6.*without --fused"):
+        build_engine(fused_onnx(tmp_path / "f.onnx", aot=1), tmp_path / "f.engine", small, plugins="python")
+    # There the C++ plugins are the default; they have no ahead-of-time kernels, so aot=1 nodes are refused.
+    with pytest.raises(EngineBuildError, match="aot=1 but this plugin has no ahead-of-time implementation"):
         build_engine(fused_onnx(tmp_path / "f.onnx", aot=1), tmp_path / "f.engine", small)
     rec = fake("10.8.0")                          # plugins, but no ahead-of-time ones yet
     with pytest.raises(EngineBuildError, match="need TensorRT >= 10.9.*--fused --jit"):
