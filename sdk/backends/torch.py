@@ -46,8 +46,10 @@ class TorchBackend(Backend):
 
             from training.checkpoint import load_model
         except ImportError as exc:
-            raise ImportError(f"running a .pt checkpoint needs PyTorch and the training package ({exc}); "
-                              "pip install 'deblur-sdk[train]', or export the model to ONNX") from None
+            from ..extras import missing_extra
+
+            raise missing_extra("running a .pt checkpoint", "train", exc,
+                                alternative="or export the model to ONNX") from None
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"checkpoint not found: {self.path}")
