@@ -275,10 +275,22 @@ def jetson_clocks() -> dict[str, Any]:
     return clocks
 
 
+# The instruction-set flags that decide which precisions a CPU runs fast (recorded with every result).
+SIMD_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
+                        "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+                        "asimd", "asimdhp", "asimddp", "bf16", "i8mm", "sve"})
+
+
+def cpu_flags(cpuinfo_text: str | None = None) -> list[str]:
+    """This CPU's SIMD flags among :data:`SIMD_FLAGS` (AVX2, AVX-512, AVX-512 BF16/VNNI, AMX, NEON...), sorted."""
+    text = cpuinfo_text if cpuinfo_text is not None else (_read(CPUINFO) or "processor: 0")
+    return sorted(parse_cpuinfo(text)["flags"] & SIMD_FLAGS)
+
+
 def detect_device(device: str = "cpu") -> DeviceInfo:
     """Describe the device the benchmark runs on: "cpu", or "cuda"/"cuda:N" (a Jetson or a discrete GPU)."""
     cpu = cpu_peak()
-    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe()}
+    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe(), "flags": cpu_flags()}
     if device == "cpu":
         return DeviceInfo(kind="cpu", name=f"{cpu.model} ({cpu.cores} cores)",
                           slug=f"cpu-{slugify(cpu.model)}-{cpu.cores}c", peak_tflops=cpu.tflops,
@@ -315,7 +327,8 @@ def library_versions(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     import platform
 
     versions = {"python": platform.python_version()}
-    for dist in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "triton", "tensorrt", "opencv-python-headless"):
+    for dist in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "openvino", "nncf", "numpy", "triton", "tensorrt",
+                 "opencv-python-headless"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

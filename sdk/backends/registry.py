@@ -99,7 +99,7 @@ REGISTRY: tuple[BackendSpec, ...] = (
                 ("fp32", "fp16"), "onnxruntime", "pip install onnxruntime (or onnxruntime-gpu)", ".onnx", "onnx",
                 "ONNX Runtime: CPU, CUDA or TensorRT execution provider"),
     BackendSpec("torch", "sdk.backends.torch", "TorchBackend", (".pt", ".pth", ".ckpt"), ("auto", "cpu", "cuda"),
-                ("fp32", "fp16"), "torch", "pip install 'deblur-sdk[train]'", None, None,
+                ("fp32", "bf16", "fp16"), "torch", "pip install 'deblur-sdk[train]'", None, None,
                 "PyTorch checkpoint (training weights), Triton kernels on CUDA"),
 )
 BACKENDS = ("auto", *(s.name for s in REGISTRY))
