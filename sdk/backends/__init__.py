@@ -22,8 +22,6 @@ from typing import Any
 from .base import Backend, EngineCompatibilityError, ModelLoadError, NonFiniteOutputError, ShapeLimits
 from .registry import BACKENDS, DEVICES, REGISTRY, BackendSpec, check_device, resolve, spec
 
-SUFFIXES = {suffix: entry.name for entry in reversed(REGISTRY) for suffix in entry.suffixes}
-
 
 def backend_for(path: Path, backend: str = "auto", device: str = "auto") -> str:
     """The name of the backend that runs ``path`` on ``device`` (see :func:`sdk.backends.registry.resolve`)."""
