@@ -10,6 +10,7 @@
 #
 #   benchmarks/run_cpu_backends.sh                         # writes benchmarks/results/<machine>/
 #   OUT=/tmp/bench ITERS=20 benchmarks/run_cpu_backends.sh
+#   OVERWRITE=1 benchmarks/run_cpu_backends.sh             # replace the committed files (refused otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
