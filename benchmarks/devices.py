@@ -154,6 +154,22 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
             "cores": len(cores) if cores else len(processors), "logical": len(processors)}
 
 
+# The CPU flags that decide which kernels run (vector width, bf16/fp16/int8 dot products): every
+# results file records them, since the machines we measure on differ.
+NOTABLE_CPU_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "avx_vnni",
+                               "amx_bf16", "amx_int8", "amx_fp16", "asimd", "asimdhp", "asimddp", "bf16", "i8mm"})
+
+
+def notable_cpu_flags(cpuinfo_text: str | None = None) -> list[str]:
+    """The :data:`NOTABLE_CPU_FLAGS` this CPU has (from ``/proc/cpuinfo``), sorted."""
+    text = cpuinfo_text if cpuinfo_text is not None else (_read(CPUINFO) or "")
+    try:
+        flags = parse_cpuinfo(text)["flags"]
+    except ValueError:
+        return []
+    return sorted(flags & NOTABLE_CPU_FLAGS)
+
+
 # CPU flags of instructions that compute each reduced precision natively (x86 AVX-512/AMX, Arm
 # FEAT_FP16 "asimdhp" and FEAT_BF16 "bf16"); without them oneDNN converts and computes in fp32.
 NATIVE_PRECISION_FLAGS = {"bf16": frozenset({"avx512_bf16", "amx_bf16", "bf16"}),
@@ -275,22 +291,10 @@ def jetson_clocks() -> dict[str, Any]:
     return clocks
 
 
-# The instruction-set flags that decide which precisions a CPU runs fast (recorded with every result).
-SIMD_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
-                        "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
-                        "asimd", "asimdhp", "asimddp", "bf16", "i8mm", "sve"})
-
-
-def cpu_flags(cpuinfo_text: str | None = None) -> list[str]:
-    """This CPU's SIMD flags among :data:`SIMD_FLAGS` (AVX2, AVX-512, AVX-512 BF16/VNNI, AMX, NEON...), sorted."""
-    text = cpuinfo_text if cpuinfo_text is not None else (_read(CPUINFO) or "processor: 0")
-    return sorted(parse_cpuinfo(text)["flags"] & SIMD_FLAGS)
-
-
 def detect_device(device: str = "cpu") -> DeviceInfo:
     """Describe the device the benchmark runs on: "cpu", or "cuda"/"cuda:N" (a Jetson or a discrete GPU)."""
     cpu = cpu_peak()
-    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe(), "flags": cpu_flags()}
+    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe(), "flags": notable_cpu_flags()}
     if device == "cpu":
         return DeviceInfo(kind="cpu", name=f"{cpu.model} ({cpu.cores} cores)",
                           slug=f"cpu-{slugify(cpu.model)}-{cpu.cores}c", peak_tflops=cpu.tflops,

@@ -249,10 +249,14 @@ def _from_deployed(path: Path, label: str) -> ModelUnderTest:
         backend = open_backend(path, backend=kind, device="cpu")
         manifest = backend.manifest
         backend.close()
-    else:   # an engine: its manifest beside it, readable without TensorRT
-        from sdk.manifest import Manifest
+    else:   # an engine: its manifest from its header (else its sidecar), readable without TensorRT
+        from sdk.backends.base import ModelLoadError
+        from sdk.backends.engine_file import load_engine, missing_manifest_message
 
-        manifest = Manifest.read_sidecar(path)
+        found, _, _ = load_engine(path)
+        if found is None:
+            raise ModelLoadError(missing_manifest_message(path))
+        manifest = found
     return ModelUnderTest(label=label, source=f"{kind} file {path}", manifest=manifest, model_files=[path],
                           no_onnx_reason=f"{path.name} is a {kind} model; pass the .onnx to benchmark ONNX Runtime",
                           no_torch_reason=f"{path.name} is a {kind} model, not PyTorch weights",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .blur import blur_score, is_sharp
     from .deblurrer import Deblurrer, DeblurrerInfo, PreparedFrame, default_model_path
     from .manifest import Manifest, ManifestError
+    from .serving import RemoteDeblurrer
     from .stream import (
         CallbackSink,
         Frame,
@@ -45,6 +46,7 @@ _LAZY = {
     **dict.fromkeys(("blur_score", "is_sharp"), "blur"),
     **dict.fromkeys(("Deblurrer", "DeblurrerInfo", "PreparedFrame", "default_model_path"), "deblurrer"),
     **dict.fromkeys(("Manifest", "ManifestError"), "manifest"),
+    "RemoteDeblurrer": "serving",
     **dict.fromkeys(("CallbackSink", "Frame", "ImageFileSink", "ImageFolderSink", "NullSink", "StatsSnapshot",
                      "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "open_sink", "run"), "stream"),
 }
@@ -66,6 +68,6 @@ def __dir__() -> list[str]:
 __all__ = [
     "Backend", "CallbackSink", "Deblurrer", "DeblurrerInfo", "EngineCompatibilityError", "Frame", "ImageFileSink",
     "ImageFolderSink", "Manifest", "ManifestError", "ModelLoadError", "NonFiniteOutputError", "NullSink",
-    "PreparedFrame", "StatsSnapshot", "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
+    "PreparedFrame", "RemoteDeblurrer", "StatsSnapshot", "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
     "blur_score", "default_model_path", "is_sharp", "open_sink", "run",
 ]

@@ -6,6 +6,9 @@ Examples::
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
     deblur export model.onnx --to openvino --precision int8 --calibration synth_out   # NNCF int8 IR
+    deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
+    deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
+    deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sdk.backends.registry import export_targets
 
     targets = export_targets()
-    parser.add_argument("--to", choices=tuple(targets), default="onnx",
+    parser.add_argument("--to", choices=(*targets, "triton-repo"), default="onnx",
                         help="what to produce: " + "; ".join(f"{k}: {v.summary}" for k, v in targets.items())
-                             + " (default onnx)")
+                             + "; triton-repo: a Triton Inference Server model repository (default onnx)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                         help="--to openvino: fp32, bf16 (run with the bfloat16 hint) or int8 (NNCF, needs --calibration)")
     parser.add_argument("--calibration", type=Path, metavar="DIR",
@@ -40,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    parser.add_argument("--fused", action="store_true",
+                        help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6; ONNX Runtime "
+                             "cannot run the result), parity-checked against PyTorch through the reference ops")
+    parser.add_argument("--jit", action="store_true",
+                        help="with --fused: the plugins' JIT (Python) kernels instead of the ahead-of-time ones "
+                             "(AOT needs TensorRT >= 10.9)")
+    from export import triton_repo  # standard library and sdk.manifest only: `deblur --help` stays light
+
+    triton_repo.add_arguments(parser)
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -77,6 +89,10 @@ def _to_openvino(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.to == "openvino":
         return _to_openvino(args)
+    if args.to == "triton-repo":
+        from export import triton_repo
+
+        return triton_repo.run_cli(args)
     try:
         from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
     except ImportError as exc:
@@ -87,12 +103,32 @@ def run(args: argparse.Namespace) -> int:
     # Fail on a bad profile or workspace before the (slow) export, not after it.
     profile = parse_shapes(args.shapes)
     workspace = parse_size(args.workspace)
+    if args.jit and not args.fused:
+        raise ValueError("--jit applies to the fused export only: add --fused")
     source = Path(args.source)
     ok = True
     if args.to == "engine" and source.suffix == ".onnx":
         onnx_path = source
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+        if args.fused:
+            from export.tensorrt import plugin_nodes
+
+            if not plugin_nodes(onnx_path):
+                raise ValueError(f"{onnx_path} has no fused-op (plugin) nodes: export the checkpoint with --fused")
+    elif args.fused:
+        from export.fused import FUSED_OPSET, export_fused_onnx
+
+        onnx_path = args.out if args.to == "onnx" and args.out else _default_out(args.source, ".fused.onnx")
+        report = export_fused_onnx(args.source, onnx_path, aot=not args.jit, opset=max(args.opset, FUSED_OPSET),
+                                   strict=False)
+        print(report.format())
+        ok = report.ok
+        if args.to == "onnx":
+            return 0 if ok else 1
+        if not report.ok:
+            print("not building an engine from an ONNX that failed verification")
+            return 1
     else:
         from export.onnx import export_onnx
 
