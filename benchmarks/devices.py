@@ -294,7 +294,7 @@ def jetson_clocks() -> dict[str, Any]:
 def detect_device(device: str = "cpu") -> DeviceInfo:
     """Describe the device the benchmark runs on: "cpu", or "cuda"/"cuda:N" (a Jetson or a discrete GPU)."""
     cpu = cpu_peak()
-    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe()}
+    cpu_facts = {"model": cpu.model, "cores": cpu.cores, "peak": cpu.describe(), "flags": notable_cpu_flags()}
     if device == "cpu":
         return DeviceInfo(kind="cpu", name=f"{cpu.model} ({cpu.cores} cores)",
                           slug=f"cpu-{slugify(cpu.model)}-{cpu.cores}c", peak_tflops=cpu.tflops,
@@ -331,7 +331,8 @@ def library_versions(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     import platform
 
     versions = {"python": platform.python_version()}
-    for dist in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "triton", "tensorrt", "opencv-python-headless"):
+    for dist in ("torch", "onnxruntime", "onnxruntime-gpu", "onnx", "openvino", "nncf", "numpy", "triton", "tensorrt",
+                 "opencv-python-headless"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

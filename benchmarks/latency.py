@@ -1,15 +1,19 @@
 """Latency of one model on every backend this machine has: the code behind ``deblur bench``.
 
-For each backend, resolution and batch size it times the network twice (see
-:mod:`benchmarks.runners`): on device-resident input ("device") and from uint8 BGR frames to uint8
-BGR frames through the SDK's pre/post-processing and the host<->device copies ("end to end"). Each
+Every backend is the SDK's own, opened through its one registry (:mod:`benchmarks.choices`). For
+each backend, resolution and batch size it times the network twice: on device-resident input
+(:meth:`Backend.device_call`, "device") and from uint8 BGR frames to uint8 BGR frames through
+:class:`sdk.Deblurrer` itself, pre/post-processing and host<->device copies included ("end to end").
+The first call of each shape (:meth:`Backend.warmup`: compiling, kernel selection) is timed apart as
+``setup_seconds``. Each
 series gives mean/p50/p90/p99 and frames per second; the run also records peak host RSS and GPU
 memory, MACs per frame, achieved TFLOP/s and the fraction of the device's peak
 (:mod:`benchmarks.devices`).
 
 MODEL is a registry name (freshly initialised weights; the ONNX is exported on the fly from the same
-weights), a ``.pt`` checkpoint (likewise), an ``.onnx`` file (ONNX Runtime and TensorRT only, unless
-its checkpoint ``<stem>.pt`` lies beside it), or None for the bundled ``sdk/models/default.onnx``.
+weights), a ``.pt`` checkpoint (likewise), an ``.onnx`` file (ONNX Runtime, OpenVINO and TensorRT only,
+unless its checkpoint ``<stem>.pt`` lies beside it), an OpenVINO ``.xml`` or a TensorRT ``.engine``, or
+None for the bundled ``sdk/models/default.onnx``. Model files need neither PyTorch nor ``onnx``.
 
 Example::
 
@@ -24,8 +28,10 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import gc
+import importlib.util
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,12 +39,13 @@ from typing import Any
 
 import numpy as np
 
+from sdk.backends import Backend
 from sdk.processing import padded_size
 
+from .choices import DEFAULT_BACKENDS, BenchContext, Unavailable, open_for_bench, parse_backend
 from .devices import DeviceInfo, detect_device, library_versions
 from .memory import GpuPeak, HostPeak
-from .runners import DEFAULT_BACKENDS, Runner, Unavailable, make_runner, parse_backend
-from .stats import summarize, time_calls
+from .stats import HostClock, summarize, time_calls
 
 SCHEMA = "deblur-bench/1"
 NAMED_SIZES = {"480p": (480, 854), "720p": (720, 1280), "1080p": (1080, 1920), "1440p": (1440, 2560),
@@ -112,6 +119,8 @@ class ModelUnderTest:
     macs_model: Any = None             # the module counted for MACs (a meta-device copy is made per count)
     macs_note: str = ""
     notes: list[str] = field(default_factory=list)
+    model_files: list[Path] = field(default_factory=list)   # an OpenVINO IR or TensorRT engine given as MODEL
+    workdir: Path | None = None
     _macs: dict[tuple[int, int], int | None] = field(default_factory=dict)
 
     def macs_per_frame(self, height: int, width: int) -> int | None:
@@ -129,13 +138,22 @@ class ModelUnderTest:
         return {"label": self.label, "source": self.source, "architecture": m.architecture, "variant": m.variant,
                 "value_range": list(m.value_range), "pad_multiple": m.pad_multiple, "params": self.params,
                 "params_source": self.params_source, "onnx": str(self.onnx_path) if self.onnx_path else None,
+                "files": [str(p) for p in self.model_files],
                 "pytorch_weights": self.torch_model is not None, "macs_note": self.macs_note,
                 "macs_per_frame": {f"{h}x{w}": v for (h, w), v in sorted(self._macs.items())}, "notes": self.notes}
 
 
-def _onnx_float_parameters(path: Path) -> int:
-    import onnx
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
+
+def _onnx_float_parameters(path: Path) -> int | None:
+    """Float weights in the ONNX graph; None in a runtime-only install (no ``onnx`` package)."""
+    try:
+        import onnx
+    except ImportError:
+        return None
     proto = onnx.load(str(path))
     return sum(int(np.prod(t.dims)) for t in proto.graph.initializer if t.data_type in ONNX_FLOAT_TYPES)
 
@@ -181,10 +199,12 @@ def _from_onnx(path: Path, label: str) -> ModelUnderTest:
         manifest = Manifest.read_onnx(path)
     except ManifestError as exc:
         raise ValueError(f"{path}: no deblur manifest in the ONNX file ({exc}); export it with `deblur export`") from None
-    mut = ModelUnderTest(label=label, source=f"ONNX file {path}", manifest=manifest, onnx_path=path,
-                         params=_onnx_float_parameters(path), params_source="float initializers of the ONNX graph")
+    params = _onnx_float_parameters(path)
+    mut = ModelUnderTest(label=label, source=f"ONNX file {path}", manifest=manifest, onnx_path=path, params=params,
+                         params_source="float initializers of the ONNX graph" if params is not None
+                         else "unknown: counting needs the onnx package")
     checkpoint = path.with_suffix(".pt")
-    if checkpoint.is_file():
+    if checkpoint.is_file() and importlib.util.find_spec("torch") is not None:
         from training.checkpoint import load_model
 
         mut.torch_model, _ = load_model(checkpoint)
@@ -218,11 +238,43 @@ def _from_onnx(path: Path, label: str) -> ModelUnderTest:
     return mut
 
 
-def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool = True) -> ModelUnderTest:
-    """Resolve MODEL (registry name, ``.pt``, ``.onnx`` or None for the bundled default) for benchmarking.
+def _from_deployed(path: Path, label: str) -> ModelUnderTest:
+    """An OpenVINO IR or a TensorRT engine: its manifest from the file itself, the backend that opens it."""
+    from sdk.backends import backend_for
 
-    ``workdir`` receives the ONNX exported on the fly for registry names and checkpoints.
+    kind = backend_for(path)
+    if kind == "openvino":
+        from sdk.backends import open_backend
+
+        backend = open_backend(path, backend=kind, device="cpu")
+        manifest = backend.manifest
+        backend.close()
+    else:   # an engine: its manifest from its header (else its sidecar), readable without TensorRT
+        from sdk.backends.base import ModelLoadError
+        from sdk.backends.engine_file import load_engine, missing_manifest_message
+
+        found, _, _ = load_engine(path)
+        if found is None:
+            raise ModelLoadError(missing_manifest_message(path))
+        manifest = found
+    return ModelUnderTest(label=label, source=f"{kind} file {path}", manifest=manifest, model_files=[path],
+                          no_onnx_reason=f"{path.name} is a {kind} model; pass the .onnx to benchmark ONNX Runtime",
+                          no_torch_reason=f"{path.name} is a {kind} model, not PyTorch weights",
+                          macs_note="MACs unknown for a compiled model file")
+
+
+def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool = True) -> ModelUnderTest:
+    """Resolve MODEL (registry name, ``.pt``, ``.onnx``, ``.xml``, ``.engine`` or None for the bundled default).
+
+    ``workdir`` receives the ONNX exported on the fly for registry names and checkpoints (and an int8
+    OpenVINO IR calibrated on the fly).
     """
+    mut = _load_model_under_test(model, workdir=workdir, export=export)
+    mut.workdir = workdir
+    return mut
+
+
+def _load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool) -> ModelUnderTest:
     workdir.mkdir(parents=True, exist_ok=True)
     if model is None:
         from sdk.deblurrer import default_model_path
@@ -234,6 +286,10 @@ def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
         return _from_onnx(path, path.stem)
+    if path.suffix.lower() in (".xml", ".engine", ".plan", ".trt"):
+        if not path.is_file():
+            raise FileNotFoundError(f"model not found: {path}")
+        return _from_deployed(path, path.stem)
     if path.suffix.lower() in (".pt", ".pth", ".ckpt"):
         from training.checkpoint import load_model
 
@@ -264,6 +320,11 @@ class BenchSettings:
     # False skips bf16 on CPUs that only emulate it (what `deblur bench` does for its default backend list).
     allow_emulated_bf16: bool = True
     seed: int = 0
+    calibration: str | None = None     # frames for an openvino-int8 IR made on the fly
+    calibration_frames: int = 64
+    # True: every backend is opened first and the timed calls alternate between them, call by call, so
+    # that a shared machine's changing load falls on all backends alike (no per-series time cap then).
+    interleave: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -288,26 +349,21 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _end_to_end(runner: Runner, manifest: Any, size: Size, batch: int, padded: tuple[int, int], seed: int
-                ) -> Callable[[], None]:
-    """uint8 BGR frames -> model -> uint8 BGR frames, with the SDK's own pre/post-processing."""
-    from sdk.processing import FrameConverter, inspect_frame
+def _end_to_end(backend: Backend, size: Size, batch: int, seed: int) -> Callable[[], None]:
+    """uint8 BGR frames -> :class:`sdk.Deblurrer` -> uint8 BGR frames: exactly what a user's call costs."""
+    from sdk.deblurrer import Deblurrer
 
     rng = np.random.default_rng(seed)
     frames = [rng.integers(0, 256, (size.height, size.width, 3), dtype=np.uint8) for _ in range(batch)]
-    converter = FrameConverter(manifest, color="bgr")
-    spec = inspect_frame(frames[0], color="bgr")
-    model_in = np.empty((batch, 3, *padded), np.float32)
-    model_out = np.empty_like(model_in)
+    deblur = Deblurrer(backend)
+    if batch == 1:
+        return lambda: deblur.process(frames[0])
+    return lambda: deblur.process_batch(frames)
 
-    def run() -> None:
-        for i, frame in enumerate(frames):
-            converter.to_model(frame, spec, model_in[i])
-        runner.run_host(model_in, model_out)
-        for i, frame in enumerate(frames):
-            converter.from_model(model_out[i], frame, spec, model_input=model_in[i])
 
-    return run
+def _random_input(shape: tuple[int, ...], value_range: tuple[float, float], seed: int = 0) -> np.ndarray:
+    lo, hi = value_range
+    return (lo + (hi - lo) * np.random.default_rng(seed).random(shape, dtype=np.float32)).astype(np.float32)
 
 
 def _trt_profile(sizes: Sequence[Size], batches: Sequence[int], multiple: int) -> Any:
@@ -319,33 +375,48 @@ def _trt_profile(sizes: Sequence[Size], batches: Sequence[int], multiple: int) -
     return ShapeProfile(min=lo, opt=(min(batches), *max(padded, key=lambda hw: hw[0] * hw[1])), max=hi)
 
 
-def _one_run(runner: Runner, mut: ModelUnderTest, size: Size, batch: int, settings: BenchSettings,
-             device: DeviceInfo, host: HostPeak, gpu: GpuPeak | None) -> dict[str, Any]:
+@dataclass
+class PreparedRun:
+    """One backend at one size and batch, warmed up: its two timed calls and the run record so far."""
+
+    run: dict[str, Any]
+    device_call: Callable[[], None]
+    end_to_end: Callable[[], Any]
+
+
+def prepare_run(backend: Backend, mut: ModelUnderTest, size: Size, batch: int, seed: int) -> PreparedRun:
+    """Warm ``backend`` up at this size (timed as ``setup_seconds``) and build its device and end-to-end calls.
+
+    Raises :class:`Unavailable` when the backend cannot run at all (its first call fails), other errors
+    when only this shape fails.
+    """
     padded = padded_size(size.height, size.width, mut.manifest.pad_multiple)
     run: dict[str, Any] = {"size": size.label, "batch": batch, "height": size.height, "width": size.width,
                            "padded_height": padded[0], "padded_width": padded[1]}
+    start = time.perf_counter()
     try:
-        runner.prepare(batch, *padded)
-        end_to_end = _end_to_end(runner, mut.manifest, size, batch, padded, settings.seed)
-        host.reset()
-        if gpu is not None:
-            gpu.reset_peak()
-        with runner.activate():
-            device_samples = time_calls(runner.run_device, warmup=settings.warmup, iters=settings.iters,
-                                        clock=runner.device_clock(), max_seconds=settings.max_seconds)
-            e2e_samples = time_calls(end_to_end, warmup=settings.warmup, iters=settings.iters,
-                                     clock=runner.host_clock(), max_seconds=settings.max_seconds)
-    except Unavailable:
-        raise
-    except Exception as exc:  # one failed shape (out of memory, a rejected profile) must not end the benchmark
-        run["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return run
+        backend.warmup(*padded, batch=batch)
+    except Exception as exc:  # e.g. torch.compile failing at its first call: the backend cannot run here
+        if isinstance(exc, ValueError):
+            raise
+        raise Unavailable(f"its first call failed: {type(exc).__name__}: {_first_line(exc)}") from None
+    run["setup_seconds"] = round(time.perf_counter() - start, 3)
+    device_call = backend.device_call(_random_input((batch, mut.manifest.in_channels, *padded),
+                                                    mut.manifest.value_range, seed))
+    # Both calls return only when the device is done (they synchronise), so a host clock times them.
+    run["device_clock"] = run["end_to_end_clock"] = HostClock().kind
+    return PreparedRun(run, device_call, _end_to_end(backend, size, batch, seed))
+
+
+def record_run(prepared: PreparedRun, mut: ModelUnderTest, device: DeviceInfo, device_samples: list[float],
+               e2e_samples: list[float], host: HostPeak, gpu: GpuPeak | None) -> dict[str, Any]:
+    """The run record with its statistics, achieved TFLOP/s and memory peaks."""
+    run = prepared.run
+    batch = run["batch"]
     stats = summarize(device_samples, batch=batch)
     run["device_ms"] = stats.to_dict()
     run["end_to_end_ms"] = summarize(e2e_samples, batch=batch).to_dict()
-    run["device_clock"], run["end_to_end_clock"] = runner.device_clock().kind, runner.host_clock().kind
-    run["setup_seconds"] = round(runner.setup_seconds, 3)
-    macs = mut.macs_per_frame(*padded)
+    macs = mut.macs_per_frame(run["padded_height"], run["padded_width"])
     run["macs_per_frame"] = macs
     if macs is not None:
         tflops = 2 * macs * batch / (stats.p50_ms * 1e-3) / 1e12
@@ -356,6 +427,27 @@ def _one_run(runner: Runner, mut: ModelUnderTest, size: Size, batch: int, settin
     if gpu is not None:
         run.update(gpu.read())
     return run
+
+
+def _one_run(backend: Backend, mut: ModelUnderTest, size: Size, batch: int, settings: BenchSettings,
+             device: DeviceInfo, host: HostPeak, gpu: GpuPeak | None) -> dict[str, Any]:
+    try:
+        prepared = prepare_run(backend, mut, size, batch, settings.seed)
+        host.reset()
+        if gpu is not None:
+            gpu.reset_peak()
+        device_samples = time_calls(prepared.device_call, warmup=settings.warmup, iters=settings.iters,
+                                    clock=HostClock(), max_seconds=settings.max_seconds)
+        e2e_samples = time_calls(prepared.end_to_end, warmup=settings.warmup, iters=settings.iters,
+                                 clock=HostClock(), max_seconds=settings.max_seconds)
+    except Unavailable:
+        raise
+    except Exception as exc:  # one failed shape (out of memory, a rejected profile) must not end the benchmark
+        padded = padded_size(size.height, size.width, mut.manifest.pad_multiple)
+        return {"size": size.label, "batch": batch, "height": size.height, "width": size.width,
+                "padded_height": padded[0], "padded_width": padded[1],
+                "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+    return record_run(prepared, mut, device, device_samples, e2e_samples, host, gpu)
 
 
 def run_benchmark(mut: ModelUnderTest, settings: BenchSettings,
@@ -383,19 +475,25 @@ def run_benchmark(mut: ModelUnderTest, settings: BenchSettings,
     result: dict[str, Any] = {
         "schema": SCHEMA, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": None, "device": device.to_dict(), "versions": library_versions(),
-        "settings": {**settings.to_dict(), "device": device_name, "threads": threads}, "backends": [],
+        "settings": {**settings.to_dict(), "device": device_name, "threads": threads,
+                     "cpu_affinity": sorted(os.sched_getaffinity(0))}, "backends": [],
     }
-    profile = _trt_profile(settings.sizes, settings.batches, mut.manifest.pad_multiple)
+    context = BenchContext(device=device_name, threads=threads, compile_backend=settings.compile_backend,
+                           trt_profile=_trt_profile(settings.sizes, settings.batches, mut.manifest.pad_multiple),
+                           allow_emulated_bf16=settings.allow_emulated_bf16,
+                           calibration=Path(settings.calibration) if settings.calibration else None,
+                           calibration_frames=settings.calibration_frames, workdir=mut.workdir)
+    if settings.interleave:
+        result["backends"] = _interleaved(mut, settings, context, device, host, say)
+        result["model"] = mut.describe()
+        return result
     for name in settings.backends:
         entry: dict[str, Any] = {"backend": name}
         gpu = GpuPeak(torch_module.device(device_name).index or 0, torch_module) if cuda else None
         if gpu is not None:
             gpu.mark_baseline()
         try:
-            runner = make_runner(name, model=mut.torch_model, onnx_path=mut.onnx_path, device=device_name,
-                                 threads=threads, compile_backend=settings.compile_backend, trt_profile=profile,
-                                 no_torch_reason=mut.no_torch_reason, no_onnx_reason=mut.no_onnx_reason,
-                                 allow_emulated_bf16=settings.allow_emulated_bf16)
+            backend, notes = open_for_bench(parse_backend(name), mut, context)
         except Unavailable as exc:
             entry.update(available=False, reason=str(exc))
             say(f"{name}: unavailable: {exc}")
@@ -406,11 +504,11 @@ def run_benchmark(mut: ModelUnderTest, settings: BenchSettings,
             say(f"{name}: failed to start: {exc}")
             result["backends"].append(entry)
             continue
-        entry.update(available=True, device=runner.device, precision=runner.precision, runs=[])
+        entry.update(available=True, device=backend.device, precision=backend.precision, runs=[])
         try:
             for size in settings.sizes:
                 for batch in settings.batches:
-                    run = _one_run(runner, mut, size, batch, settings, device, host, gpu)
+                    run = _one_run(backend, mut, size, batch, settings, device, host, gpu)
                     entry["runs"].append(run)
                     if "error" in run:
                         say(f"{name} {size.label} x{batch}: {run['error']}")
@@ -421,12 +519,78 @@ def run_benchmark(mut: ModelUnderTest, settings: BenchSettings,
             entry.update(available=False, reason=str(exc), runs=[])
             say(f"{name}: unavailable: {exc}")
         finally:
-            entry["notes"] = list(runner.notes)
-            runner.close()
-            del runner
+            entry["notes"] = notes
+            backend.close()
+            del backend
             gc.collect()
             if cuda and torch_module is not None:
                 torch_module.cuda.empty_cache()
         result["backends"].append(entry)
     result["model"] = mut.describe()
     return result
+
+
+def _interleaved(mut: ModelUnderTest, settings: BenchSettings, context: BenchContext, device: DeviceInfo,
+                 host: HostPeak, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every backend open at once; per size and batch, round after round of one timed call each."""
+    entries: list[dict[str, Any]] = []
+    opened: list[tuple[dict[str, Any], Backend]] = []
+    for name in settings.backends:
+        entry: dict[str, Any] = {"backend": name}
+        entries.append(entry)
+        try:
+            backend, notes = open_for_bench(parse_backend(name), mut, context)
+        except Exception as exc:  # unavailable or failing to start: reported, not fatal
+            reason = str(exc) if isinstance(exc, Unavailable) else f"failed to start: {type(exc).__name__}: {exc}"
+            entry.update(available=False, reason=reason)
+            say(f"{name}: unavailable: {reason}")
+            continue
+        entry.update(available=True, device=backend.device, precision=backend.precision, runs=[], notes=notes)
+        opened.append((entry, backend))
+    try:
+        for size in settings.sizes:
+            for batch in settings.batches:
+                _interleave_one(opened, mut, size, batch, settings, device, host, say)
+    finally:
+        for _, backend in opened:
+            backend.close()
+    return entries
+
+
+def _interleave_one(opened: list[tuple[dict[str, Any], Backend]], mut: ModelUnderTest, size: Size, batch: int,
+                    settings: BenchSettings, device: DeviceInfo, host: HostPeak, say: Callable[[str], None]) -> None:
+    ready: list[tuple[dict[str, Any], PreparedRun]] = []
+    for entry, backend in opened:
+        if not entry["available"]:
+            continue
+        try:
+            ready.append((entry, prepare_run(backend, mut, size, batch, settings.seed)))
+        except Unavailable as exc:
+            entry.update(available=False, reason=str(exc), runs=[])
+        except Exception as exc:  # this shape fails on this backend only
+            entry["runs"].append({"size": size.label, "batch": batch, "error": f"{type(exc).__name__}: {_first_line(exc)}"})
+    for _ in range(settings.warmup):
+        for _, prepared in ready:
+            prepared.device_call()
+            prepared.end_to_end()
+    samples: dict[int, tuple[list[float], list[float]]] = {id(p): ([], []) for _, p in ready}
+    loads: list[float] = []
+    host.reset()
+    clock = HostClock()
+    for _ in range(settings.iters):
+        for _, prepared in ready:
+            device_ms, e2e_ms = samples[id(prepared)]
+            clock.start()
+            prepared.device_call()
+            device_ms.append(clock.stop())
+            clock.start()
+            prepared.end_to_end()
+            e2e_ms.append(clock.stop())
+        loads.append(round(os.getloadavg()[0], 2))
+    for entry, prepared in ready:
+        run = record_run(prepared, mut, device, *samples[id(prepared)], host, None)
+        run["interleaved_with"] = [e["backend"] for e, _ in ready if e is not entry]
+        run["load_average_1m"] = {"min": min(loads), "max": max(loads), "per_round": loads}
+        entry["runs"].append(run)
+        say(f"{entry['backend']} {size.label} x{batch}: device p50 {run['device_ms']['p50_ms']:.2f} ms, "
+            f"end-to-end p50 {run['end_to_end_ms']['p50_ms']:.2f} ms (interleaved; load {min(loads)}-{max(loads)})")

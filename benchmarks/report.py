@@ -16,6 +16,7 @@ Run ``python -m benchmarks.report DIR`` to rebuild a folder's ``summary.md``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -33,11 +34,27 @@ def result_dir(result: dict[str, Any], root: Path) -> Path:
     return root / result["device"]["slug"]
 
 
-def write_results(result: dict[str, Any], root: str | os.PathLike[str], *, plot: bool = True) -> list[Path]:
-    """Write ``<root>/<device>/<model>.json``, ``.md`` and (with ``plot``) ``.png``; returns the paths."""
+def refuse_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
+    """FileExistsError naming the first existing path, unless ``overwrite``: results are never replaced silently."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists (results are not overwritten unless asked: pass --overwrite, "
+                              "or write to another --out folder)")
+
+
+def write_results(result: dict[str, Any], root: str | os.PathLike[str], *, plot: bool = True,
+                  overwrite: bool = False) -> list[Path]:
+    """Write ``<root>/<device>/<model>.json``, ``.md`` and (with ``plot`` and matplotlib) ``.png``; returns the paths.
+
+    Existing files are kept (FileExistsError) unless ``overwrite``.
+    """
     folder = result_dir(result, Path(root))
-    folder.mkdir(parents=True, exist_ok=True)
     stem = folder / slugify(result["model"]["label"])
+    if plot and importlib.util.find_spec("matplotlib") is None:
+        plot = False   # a runtime-only install: the numbers still get written
+    targets = [stem.with_suffix(s) for s in (".json", ".md", *((".png",) if plot else ()))]
+    refuse_overwrite(targets, overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = [write_json(result, stem.with_suffix(".json")), write_markdown(result, stem.with_suffix(".md"))]
     if plot:
         paths.append(write_plot(result, stem.with_suffix(".png")))
@@ -56,9 +73,16 @@ def _ok_runs(result: dict[str, Any]) -> Iterable[tuple[dict[str, Any], dict[str,
                 yield entry, run
 
 
+def baseline_name(result: dict[str, Any]) -> str:
+    """What speed-ups are relative to: PyTorch eager float32 where it ran, else the first backend that ran."""
+    ran = [entry["backend"] for entry, _ in _ok_runs(result)]
+    return BASELINE if BASELINE in ran or not ran else ran[0]
+
+
 def _baseline_p50(result: dict[str, Any]) -> dict[tuple[str, int], float]:
+    name = baseline_name(result)
     return {(run["size"], run["batch"]): run["device_ms"]["p50_ms"]
-            for entry, run in _ok_runs(result) if entry["backend"] == BASELINE}
+            for entry, run in _ok_runs(result) if entry["backend"] == name}
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:
@@ -77,21 +101,27 @@ def markdown(result: dict[str, Any]) -> str:
     peak_label = "% of derived FP32 peak" if device["kind"] == "cpu" else "% of FP16 tensor peak"
     lines = [f"# Latency: {model['label']} on {device['name']}", "",
              f"Measured {result['created']} with `deblur bench`. Device-only time runs the network on input already "
-             "on the device (CUDA events on GPUs); end to end adds the SDK's uint8 BGR pre/post-processing and the "
-             "host<->device copies (wall clock after synchronising).", "",
+             "on the device (the backend's own device call, which synchronises); end to end is `sdk.Deblurrer.process` "
+             "on uint8 BGR frames: pre/post-processing and host<->device copies included.", "",
              f"- model: {model['source']}; {model['architecture']} / {model['variant']}, "
              f"{_fmt(model['params'], ',') if model['params'] is not None else 'unknown'} parameters ({model['params_source']})",
              f"- MACs: {model['macs_note']}",
              f"- device: {device['name']} ({device['kind']}); peak {_fmt(device['peak_tflops'], '.3f')} TFLOP/s: "
              f"{device['peak_basis']}",
+             f"- CPU: {device.get('cpu', {}).get('model', '?')}, flags {', '.join(device.get('cpu', {}).get('flags', [])) or 'not read'}",
              f"- clocks: {', '.join(f'{k} {v}' for k, v in device['clocks'].items()) or 'not readable'}",
              f"- settings: warmup {settings['warmup']}, iterations {settings['iters']}, threads {settings['threads']}, "
-             f"device {settings['device']}, torch.compile backend {settings['compile_backend']}",
+             f"device {settings['device']}, torch.compile backend {settings['compile_backend']}, "
+             f"CPUs allowed {settings.get('cpu_affinity', '?')}",
              f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}"]
+    loads = sorted({f"{run['load_average_1m']['min']}-{run['load_average_1m']['max']}" for _, run in _ok_runs(result)
+                    if "load_average_1m" in run})
+    if loads:
+        lines.append(f"- interleaved: backends alternated call by call; 1-minute load average while timing {', '.join(loads)}")
     lines += [f"- note: {n}" for n in model.get("notes", [])] + [""]
     baseline = _baseline_p50(result)
     header = ("backend", "input", "batch", "device p50 ms", "p90", "p99", "mean", "end-to-end p50 ms", "e2e p99",
-              "fps device", "fps e2e", f"speed-up vs {BASELINE}", "TFLOP/s", peak_label, "host RSS peak MB", "GPU MB")
+              "fps device", "fps e2e", f"speed-up vs {baseline_name(result)}", "TFLOP/s", peak_label, "host RSS peak MB", "GPU MB")
     rows = []
     for entry, run in _ok_runs(result):
         d, e = run["device_ms"], run["end_to_end_ms"]

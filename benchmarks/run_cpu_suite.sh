@@ -8,6 +8,7 @@
 #
 #   benchmarks/run_cpu_suite.sh                    # all cores, 20 timed calls per series
 #   THREADS=1 ITERS=50 benchmarks/run_cpu_suite.sh
+#   OVERWRITE=1 benchmarks/run_cpu_suite.sh          # replace the committed files (refused otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ else
 fi
 
 bench() { "$PY" -m sdk.cli bench "$@" --backends "$BACKENDS" --threads "$THREADS" --iters "$ITERS" \
-              --warmup "$WARMUP" --max-seconds "$MAX_SECONDS" --out "$OUT"; }
+              --warmup "$WARMUP" --max-seconds "$MAX_SECONDS" --out "$OUT" ${OVERWRITE:+--overwrite}; }
 
 # The network inside the bundled default model, so that its 720p row exists even where only the ONNX
 # is bundled (PyTorch rows need weights; random ones time the same).

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sdk.processing import padded_size
@@ -91,19 +92,19 @@ def size_row(name: str) -> ModelRow:
 
 def measure_cpu(row: ModelRow, *, warmup: int, iters: int, max_seconds: float) -> None:
     """PyTorch eager float32 at 256x256, batch 1, on this machine's CPU (random weights: latency only)."""
+    from sdk.backends.torch import TorchBackend
+    from training.checkpoint import model_manifest
     from training.models import build
 
-    from .runners import TorchRunner, parse_backend
-    from .stats import summarize, time_calls
+    from .stats import HostClock, summarize, time_calls
 
     torch.manual_seed(0)
-    runner = TorchRunner(build(row.name), parse_backend("torch-fp32"), device="cpu")
-    multiple = runner.model.pad_multiple
-    runner.prepare(1, *padded_size(*MEASURED_SIZE, multiple))
-    with runner.activate():
-        samples = time_calls(runner.run_device, warmup=warmup, iters=iters, clock=runner.device_clock(),
-                             max_seconds=max_seconds)
-    runner.close()
+    net = build(row.name)
+    backend = TorchBackend.from_module(net, model_manifest(net), device="cpu", kernels="reference")
+    shape = (1, 3, *padded_size(*MEASURED_SIZE, net.pad_multiple))
+    samples = time_calls(backend.device_call(np.zeros(shape, np.float32)), warmup=warmup, iters=iters,
+                         clock=HostClock(), max_seconds=max_seconds)
+    backend.close()
     stats = summarize(samples)
     row.measured_p50_ms, row.measured_n = stats.p50_ms, stats.n
 

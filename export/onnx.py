@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from kernels.dispatch import kernel_mode
+from sdk.files import atomic_write
 from sdk.manifest import ONNX_METADATA_KEY, Manifest
 
 from .opcheck import DEFAULT_TARGETS, CompatibilityReport, check_tensorrt_compatibility
@@ -270,15 +271,8 @@ def set_metadata(model: onnx.ModelProto, manifest: Manifest) -> None:
 
 
 def _save(model: onnx.ModelProto, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         onnx.save(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- verification

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from sdk.backends.cuda_runtime import gpu_compute_capability
 from sdk.backends.engine_file import pack_engine
 from sdk.backends.tensorrt import TensorRTUnavailableError, import_tensorrt  # noqa: F401 — part of this module's API
+from sdk.files import atomic_write
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
 from .plugins import choose_flavour, plugin_nodes, plugin_ops, prepare_plugins, required_plugins
@@ -322,18 +323,6 @@ class EngineBuildResult:
         return "\n".join(lines)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _pin_layers(network: trt.INetworkDefinition, names: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """``layer.precision = float32`` (and float32 outputs) on the named layers; returns (pinned, unmatched)."""
     import tensorrt as trt
@@ -453,7 +442,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
                 f"{profile_shapes.to_spec(channels=channels)}); the log above names the layer. A smaller max shape "
                 "or a larger --workspace often helps")
         if options.timing_cache is not None:
-            _write_atomic(options.timing_cache, bytes(config.get_timing_cache().serialize()))
+            atomic_write(options.timing_cache, bytes(config.get_timing_cache().serialize()))
 
         toolchain = dict(manifest.toolchain)
         toolchain.update(tensorrt=str(version), compute_capability=compute_capability, gpu=gpu_name)
@@ -463,7 +452,7 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
                                            toolchain=toolchain, plugins=declared,
                                            plugin_flavour=flavour if declared else None)
         # The manifest travels inside the engine file (sdk.backends.engine_file); the sidecar stays for tools.
-        _write_atomic(engine_path, pack_engine(bytes(serialized), engine_manifest))
+        atomic_write(engine_path, pack_engine(bytes(serialized), engine_manifest))
         engine_manifest.write_sidecar(engine_path)
         return EngineBuildResult(engine_path=engine_path, manifest=engine_manifest, tensorrt_version=str(version),
                                  seconds=time.perf_counter() - start, pinned_layers=pinned, unmatched_fp32_layers=unmatched,

@@ -102,9 +102,11 @@ class Deblurrer:
     """Deblur frames with a TensorRT engine, an ONNX model, a PyTorch checkpoint or the bundled default.
 
     Args:
-        model: ``.engine``/``.plan`` (TensorRT), ``.onnx`` (ONNX Runtime), ``.pt`` (PyTorch), a
-            :class:`sdk.backends.Backend` instance, or ``None`` for the bundled default model.
-        backend: "auto" (from the suffix), "tensorrt", "onnxruntime" or "torch".
+        model: ``.engine``/``.plan`` (TensorRT), ``.onnx`` (ONNX Runtime or OpenVINO), ``.xml`` (OpenVINO
+            IR), ``.pt`` (PyTorch), a :class:`sdk.backends.Backend` instance, or ``None`` for the bundled model.
+        backend: "auto" (the first installed backend in :data:`sdk.backends.REGISTRY` that opens the file
+            on the device: an ``.onnx`` runs on OpenVINO on a CPU-only machine where it is installed, else
+            ONNX Runtime), "tensorrt", "openvino", "onnxruntime" or "torch".
         device: "auto", "cpu", "cuda", "cuda:N", or "tensorrt" (ONNX Runtime's TensorRT provider).
         tile: ``None`` tiles only frames larger than the model's profile or ``max_pixels``; an int or
             ``(h, w)`` forces tiles of that size (kept inside the model's profile).
@@ -112,7 +114,8 @@ class Deblurrer:
             warning, when the model's largest input cannot hold it twice.
         color: channel order of the frames you pass and get back, "bgr" (OpenCV) or "rgb".
         precision: ``None`` runs the artefact's own precision; "fp16" asks ONNX Runtime's TensorRT
-            provider or the PyTorch backend for half precision.
+            provider or the PyTorch backend for half precision; "bf16" asks OpenVINO (CPUs with AVX-512
+            BF16 or AMX) or PyTorch for bfloat16; "int8" runs an OpenVINO IR quantised by ``deblur export``.
         on_nonfinite: "raise" (NaN/Inf in an output raise :class:`NonFiniteOutputError`) or "fp32"
             (switch once to a float32 twin of the backend and recompute).
         max_pixels: the memory budget, in pixels, above which frames are tiled.

@@ -314,10 +314,12 @@ class Manifest:
     # ------------------------------------------------------------------ sidecar files
     def write_sidecar(self, artefact: str | os.PathLike[str]) -> Path:
         """Write ``<artefact>.json`` atomically and return its path."""
+        from .files import (
+            atomic_write,  # a leaf module too; imported here so this one imports nothing of ours
+        )
+
         path = sidecar_path(artefact)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, self.to_json())
         return path
 
     @classmethod

@@ -17,13 +17,13 @@ Example::
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sdk.files import atomic_write
 from sdk.manifest import Manifest, ManifestError, file_sha256
 
 from .models import DeblurNet, build
@@ -69,16 +69,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: DeblurNet, **extra: Any
         "manifest": model_manifest(model).to_dict(),
     }
     payload.update(extra)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

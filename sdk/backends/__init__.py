@@ -1,12 +1,14 @@
-"""Inference backends behind one interface: TensorRT, ONNX Runtime, PyTorch.
+"""Inference backends behind one interface, chosen from one table (:mod:`sdk.backends.registry`).
 
-:func:`open_backend` picks one from the file's suffix (or the name asked for) and imports its library
-only then, so the runtime needs neither TensorRT nor PyTorch unless a model asks for them.
+:func:`open_backend` picks a backend from the file's suffix and the device (or takes the one asked for)
+and imports its library only then, so the runtime needs neither TensorRT, OpenVINO nor PyTorch unless
+a model asks for them. With ``backend="auto"`` an ``.onnx`` runs on OpenVINO on a CPU-only machine
+where OpenVINO is installed, and on ONNX Runtime otherwise.
 
 Example::
 
     >>> from sdk.backends import open_backend
-    >>> backend = open_backend("model.onnx", device="cpu")
+    >>> backend = open_backend("model.onnx", device="cpu", backend="onnxruntime")
     >>> backend.name, backend.precision
     ('onnxruntime', 'fp32')
 """
@@ -18,58 +20,35 @@ from pathlib import Path
 from typing import Any
 
 from .base import Backend, EngineCompatibilityError, ModelLoadError, NonFiniteOutputError, ShapeLimits
-
-SUFFIXES = {".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt", ".onnx": "onnxruntime",
-            ".pt": "torch", ".pth": "torch", ".ckpt": "torch"}
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-# "tensorrt" asks ONNX Runtime for its TensorRT provider; ":N" picks the GPU.
-DEVICE_KINDS = ("auto", "cpu", "cuda", "tensorrt")
-INDEXED_DEVICE_KINDS = ("cuda", "tensorrt")
-DEVICES = "'auto', 'cpu', 'cuda', 'cuda:N', 'tensorrt' or 'tensorrt:N'"
+from .registry import BACKENDS, DEVICES, REGISTRY, BackendSpec, check_device, resolve, spec
 
 
-def backend_for(path: Path, backend: str = "auto") -> str:
-    """The backend that runs ``path``: from its suffix, checked against an explicit choice."""
+def backend_for(path: Path, backend: str = "auto", device: str = "auto") -> str:
+    """The name of the backend that runs ``path`` on ``device`` (see :func:`sdk.backends.registry.resolve`)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    natural = SUFFIXES.get(path.suffix.lower())
-    if natural is None:
-        raise ValueError(f"{path}: unknown model type {path.suffix!r}; expected one of {sorted(SUFFIXES)}")
-    if backend not in ("auto", natural):
-        raise ValueError(f"{path} is a {natural} model; backend={backend!r} cannot run it "
-                         "(`deblur export` converts between formats)")
-    return natural
-
-
-def check_device(device: str) -> None:
-    """Raise ``ValueError`` listing the accepted values unless ``device`` is one of :data:`DEVICES`."""
-    kind, sep, index = device.partition(":") if isinstance(device, str) else ("", "", "")
-    if kind not in DEVICE_KINDS or (sep and (kind not in INDEXED_DEVICE_KINDS or not index.isdigit())):
-        raise ValueError(f"device must be {DEVICES}, got {device!r}")
+    return resolve(Path(path), backend, device).name
 
 
 def open_backend(model: str | os.PathLike[str], *, backend: str = "auto", device: str = "auto",
                  precision: str | None = None, **options: Any) -> Backend:
-    """Open ``model`` with the backend its suffix names; ``options`` go to that backend's constructor."""
+    """Open ``model`` with the backend the registry names; ``options`` go to that backend's constructor."""
     path = Path(model)
     check_device(device)
-    kind = backend_for(path, backend)
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    entry = resolve(path, backend, device, precision)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    if kind == "tensorrt":
-        from .tensorrt import TensorRTBackend
-
-        if precision not in (None, "auto"):
-            raise ValueError("a TensorRT engine's precision is fixed when it is built; rebuild with `deblur export`")
-        return TensorRTBackend(path, device=device, **options)
-    if kind == "onnxruntime":
-        from .onnxruntime import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(path, device=device, precision=precision, **options)
-    from .torch import TorchBackend
-
-    return TorchBackend(path, device=device, precision=precision, **options)
+    if precision not in (None, "auto"):
+        if not entry.precisions:
+            raise ValueError(f"a {entry.name} model's precision is fixed when it is built; rebuild with `deblur export`")
+        if precision not in entry.precisions:
+            raise ValueError(f"the {entry.name} backend runs precision {', '.join(entry.precisions)}, not {precision!r}")
+        options["precision"] = precision
+    return entry.load()(path, device=device, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "EngineCompatibilityError", "ModelLoadError", "NonFiniteOutputError",
-           "ShapeLimits", "backend_for", "open_backend"]
+__all__ = ["BACKENDS", "DEVICES", "REGISTRY", "Backend", "BackendSpec", "EngineCompatibilityError",
+           "ModelLoadError", "NonFiniteOutputError", "ShapeLimits", "backend_for", "check_device", "open_backend",
+           "spec"]

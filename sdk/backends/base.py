@@ -20,6 +20,7 @@ Example (a backend of your own plugs into :class:`sdk.Deblurrer` directly)::
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,26 @@ class Backend(abc.ABC):
         ``out`` is float32 of the same N, H, W with ``manifest``'s output channels; the caller owns it
         and reuses it across calls, so backends never allocate per frame for their result.
         """
+
+    def warmup(self, height: int = 256, width: int = 256, batch: int = 1) -> None:
+        """Run the network once on a mid-grey batch of this size, so that the first real frame does not
+        pay for lazy initialisation (kernel selection, per-size compilation, allocation)."""
+        shape = (batch, self.manifest.in_channels, height, width)
+        self.limits.check(shape)
+        mid = sum(self.manifest.value_range) / 2
+        self.infer(np.full(shape, mid, np.float32), np.empty(shape, np.float32))
+
+    def device_call(self, batch: np.ndarray) -> Callable[[], None]:
+        """A call that runs the network on ``batch`` already resident on the backend's device, leaving the
+        output there: what the accelerator alone costs (``deblur bench``'s "device" column).
+
+        The input is moved to the device once, here. Backends whose device is host memory (CPU) run
+        :meth:`infer` on fixed buffers, which is the same work; GPU backends override this.
+        """
+        self.limits.check(batch.shape)
+        source = np.ascontiguousarray(batch, dtype=np.float32)
+        out = np.empty(source.shape, np.float32)
+        return lambda: self.infer(source, out)
 
     def fp32_fallback(self) -> Backend:
         """A float32 twin of this backend, used when reduced precision overflows; raise when there is none."""

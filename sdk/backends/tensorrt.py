@@ -402,6 +402,26 @@ class TensorRTBackend(Backend):
         self.cuda.stream_synchronize(self._stream)
         np.copyto(out, host_out, casting="unsafe")
 
+    def device_call(self, batch: np.ndarray) -> Callable[[], None]:
+        """The engine on input already on the GPU (copied there once, here): enqueue and synchronise per call."""
+        if self._closed:
+            raise RuntimeError(f"the TensorRT backend for {self.path} is closed")
+        shape = tuple(int(d) for d in batch.shape)
+        self.limits.check(shape)
+        with self.cuda.activate(self._gpu_index):
+            self._prepare(shape)
+            host_in = self._host(self._input, shape)
+            np.copyto(host_in, batch, casting="unsafe")
+            self.cuda.copy_to_device(self._addresses[self._input], host_in, self._stream)
+
+        def run() -> None:
+            with self.cuda.activate(self._gpu_index):   # the call may come from another thread
+                self._prepare(shape)   # a no-op unless another call changed the shape in between
+                self._enqueue()
+                self.cuda.stream_synchronize(self._stream)
+
+        return run
+
     def fp32_fallback(self) -> Backend:
         onnx = self.path.with_suffix(".onnx")
         if self.precision != "fp32" and onnx.is_file():

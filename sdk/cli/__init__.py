@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         # Users get one clear line, not a traceback; DEBLUR_DEBUG=1 shows the traceback.
         import os
 

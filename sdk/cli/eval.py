@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
         from training.evaluate import evaluate, evaluate_deblurrer, format_table, summarize, write_csv
     except ImportError as exc:
-        raise ImportError(f"{exc}; `deblur eval` needs the training extra: pip install 'deblur-sdk[train]'") from None
+        from sdk.extras import missing_extra
+
+        raise missing_extra("`deblur eval`", "train", exc) from None
     from pathlib import Path
 
     if args.max_images is not None and args.max_images < 1:

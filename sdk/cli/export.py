@@ -5,6 +5,7 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+    deblur export model.onnx --to openvino --precision int8 --calibration synth_out   # NNCF int8 IR
     deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
     deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
     deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
@@ -23,8 +24,18 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
                         help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
-    parser.add_argument("--to", choices=("onnx", "engine", "triton-repo"), default="onnx",
-                        help="what to produce (default onnx)")
+    from sdk.backends.registry import export_targets
+
+    targets = export_targets()
+    parser.add_argument("--to", choices=(*targets, "triton-repo"), default="onnx",
+                        help="what to produce: " + "; ".join(f"{k}: {v.summary}" for k, v in targets.items())
+                             + "; triton-repo: a Triton Inference Server model repository (default onnx)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                        help="--to openvino: fp32, bf16 (run with the bfloat16 hint) or int8 (NNCF, needs --calibration)")
+    parser.add_argument("--calibration", type=Path, metavar="DIR",
+                        help="--to openvino --precision int8: frames to calibrate on (images, or a `deblur synth` set)")
+    parser.add_argument("--calibration-frames", type=int, default=100, metavar="N",
+                        help="calibration frames taken, spread evenly over DIR (default 100)")
     parser.add_argument("--fp16", action="store_true",
                         help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="MIN:OPT:MAX",
@@ -56,7 +67,36 @@ def _default_out(source: str, suffix: str) -> Path:
     return path.with_suffix(suffix) if path.suffix else Path(path.name + suffix)
 
 
+def _to_openvino(args: argparse.Namespace) -> int:
+    from export.openvino import export_openvino
+
+    source = Path(args.source)
+    if source.suffix.lower() == ".onnx":
+        if not source.is_file():
+            raise FileNotFoundError(f"ONNX file not found: {source}")
+        onnx_path = source
+    else:   # a checkpoint or a model name: through the verified ONNX first (needs the train extra)
+        try:
+            from export.onnx import export_onnx
+        except ImportError as exc:
+            from sdk.extras import missing_extra
+
+            raise missing_extra("exporting a checkpoint", "train", exc) from None
+        onnx_path = _default_out(args.source, ".onnx")
+        report = export_onnx(args.source, onnx_path, opset=args.opset, strict=False)
+        print(report.format())
+        if not report.ok:
+            print("not converting an ONNX that failed verification")
+            return 1
+    result = export_openvino(onnx_path, args.out or _default_out(str(onnx_path), ".xml"), precision=args.precision,
+                             calibration=args.calibration, max_frames=args.calibration_frames)
+    print(result.format())
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.to == "openvino":
+        return _to_openvino(args)
     if args.to == "triton-repo":
         from export import triton_repo
 
@@ -64,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
     except ImportError as exc:
-        raise ImportError(f"{exc}; `deblur export` needs the training extra: pip install 'deblur-sdk[train]'") from None
+        from sdk.extras import missing_extra
+
+        raise missing_extra("`deblur export`", "train", exc) from None
 
     # Fail on a bad profile or workspace before the (slow) export, not after it.
     profile = parse_shapes(args.shapes)

@@ -12,7 +12,13 @@ HELP = "show a model's manifest and the backend, device and precision it runs wi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help="a .engine, .onnx or .pt model (default: the bundled model)")
+    from sdk.backends import BACKENDS
+
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="which backend opens the model (default: auto, see `deblur info --backends`)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--backends", action="store_true",
+                        help="list every backend: the files it opens, devices, precisions, whether it is installed")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -27,15 +33,34 @@ def _manifest_only(path: Path) -> dict[str, object]:
             "precision": manifest.precision, "manifest_source": source, "manifest": manifest.to_dict()}
 
 
+def _list_backends(as_json: bool) -> int:
+    from sdk.backends import REGISTRY
+
+    rows = [{"backend": s.name, "installed": s.installed(), "opens": list(s.suffixes), "devices": list(s.devices),
+             "precisions": list(s.precisions) or ["fixed when built"], "install": s.install, "about": s.summary}
+            for s in REGISTRY]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = "installed" if r["installed"] else f"not installed: {r['install']}"
+        print(f"{r['backend']:<12} {' '.join(r['opens']):<20} devices {','.join(r['devices']):<22} "
+              f"precisions {','.join(r['precisions']):<16} {state}")
+    print("backend='auto' takes the first installed one, in this order, that opens the file on the device")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import sdk
     from sdk.backends import backend_for
 
+    if args.backends:
+        return _list_backends(args.json)
     path = Path(args.model) if args.model else sdk.default_model_path()
     try:
-        deblur = sdk.Deblurrer(path, device=args.device)
+        deblur = sdk.Deblurrer(path, backend=args.backend, device=args.device)
     except ImportError as exc:
-        if backend_for(path) != "tensorrt":
+        if backend_for(path, args.backend, args.device) != "tensorrt":
             raise
         report = _manifest_only(path)
         print(f"note: {exc}", file=sys.stderr)

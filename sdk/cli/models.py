@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
         from training.models import build, list_models, spec
         from training.models.complexity import count_macs, count_parameters
     except ImportError as exc:
-        raise ImportError(f"{exc}; `deblur models` needs the training extra: pip install 'deblur-sdk[train]'") from None
+        from sdk.extras import missing_extra
+
+        raise missing_extra("`deblur models`", "train", exc) from None
 
     rows = []
     for name in list_models():

@@ -16,13 +16,15 @@ HELP = "deblur an image, video, image folder, camera or stream (-o OUT to save, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sdk.backends import BACKENDS
+
     parser.add_argument("input", help="image, video file, image folder or glob, camera index, /dev/videoN, csi://N, "
                                       "rtsp://..., http(s)://... MJPEG, or a GStreamer pipeline")
     parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, or folder; "
                                                "default for files: <input>_deblurred in the current folder")
     parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model), or a "
                                         "`deblur serve` server: grpc://host:8001/deblur or http://host:8000/deblur")
-    parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or tensorrt (ONNX Runtime's "
                                                           "TensorRT provider)")
     parser.add_argument("--tile", type=int, help="force tiles of this size (default: only when a frame is too large)")

@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         )
         from training.data.synth import RECORD_NAME, SynthConfig, synthesize
     except ImportError as exc:
-        raise ImportError(f"{exc}; `deblur synth` needs the training extra: pip install 'deblur-sdk[train]'") from None
+        from sdk.extras import missing_extra
+
+        raise missing_extra("`deblur synth`", "train", exc) from None
 
     user_given = bool(args.images or args.video)
     images = image_sources_from_paths(args.images) if args.images else []

@@ -18,5 +18,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from training.train import run_training
     except ImportError as exc:
-        raise ImportError(f"{exc}; `deblur train` needs the training extra: pip install 'deblur-sdk[train]'") from None
+        from sdk.extras import missing_extra
+
+        raise missing_extra("`deblur train`", "train", exc) from None
     return run_training(args)

@@ -24,10 +24,10 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from ..files import IMAGE_SUFFIXES
 from .sources import Frame
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class Sink(Protocol):

@@ -32,7 +32,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+from ..files import IMAGE_SUFFIXES
+
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 DEFAULT_IMAGE_FPS = 25.0
 # FFmpeg waits this long to open or read a network stream before giving up (then we reconnect).

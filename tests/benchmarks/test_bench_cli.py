@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.choices import BenchContext, Unavailable, open_for_bench, parse_backend
 from benchmarks.latency import BenchSettings, from_module, load_model_under_test, parse_sizes, run_benchmark
 from benchmarks.report import write_results, write_summary
-from benchmarks.runners import parse_backend
 from sdk.cli import main
 from training.models import build
 from training.models.complexity import count_macs
@@ -138,17 +138,46 @@ def test_bad_arguments_are_named():
 @pytest.mark.parametrize("flags,runs", [("avx2 fma", False), ("avx2 fma avx512f avx512_bf16", True)])
 def test_default_list_skips_bf16_only_where_the_cpu_emulates_it(tmp_path, monkeypatch, flags, runs):
     import benchmarks.devices
-    from benchmarks.runners import Unavailable, make_runner
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test\ncpu MHz\t\t: 2000\nflags\t\t: {flags}\n")
     monkeypatch.setattr(benchmarks.devices, "CPUINFO", cpuinfo)
-    net = build("rdafnet-nano", num_blocks=1)
+    mut = from_module(build("rdafnet-nano", num_blocks=1), workdir=tmp_path, export=False)
+    choice = parse_backend("torch-bf16")
     if runs:
-        runner = make_runner("torch-bf16", model=net, onnx_path=None, device="cpu", allow_emulated_bf16=False)
-        assert runner.precision == "bf16" and runner.notes == []
+        backend, notes = open_for_bench(choice, mut, BenchContext(allow_emulated_bf16=False))
+        assert backend.precision == "bf16" and notes == []
     else:
         with pytest.raises(Unavailable, match="not run by default: this CPU has no bfloat16"):
-            make_runner("torch-bf16", model=net, onnx_path=None, device="cpu", allow_emulated_bf16=False)
-        explicit = make_runner("torch-bf16", model=net, onnx_path=None, device="cpu")
-        assert "emulates bf16" in explicit.notes[0]
+            open_for_bench(choice, mut, BenchContext(allow_emulated_bf16=False))
+        backend, notes = open_for_bench(choice, mut, BenchContext())
+        assert "emulates bf16" in notes[0]
+
+
+def test_bench_onnx_on_deployed_backends_interleaved_into_a_new_folder(tmp_path, tiny_onnx, monkeypatch):
+    pytest.importorskip("openvino")
+    monkeypatch.chdir(tmp_path)
+    args = ["bench", str(tiny_onnx), "--backends", "ort-cpu,openvino-fp32,openvino-int8", "--res", "32",
+            "--iters", "3", "--warmup", "1", "--threads", "1", "--interleave", "--no-plot"]
+    assert main(args) == 0
+    (out,) = tmp_path.glob("deblur-bench-*")          # the default: a new folder in the current directory
+    result = json.loads(next(out.rglob("tiny.json")).read_text())
+    ort, ov = _backend(result, "ort-cpu"), _backend(result, "openvino-fp32")
+    assert ov["available"] and ov["precision"] == "fp32" and ov["device"] == "cpu"
+    assert ov["runs"][0]["interleaved_with"] == ["ort-cpu"] and ort["runs"][0]["interleaved_with"] == ["openvino-fp32"]
+    assert ov["runs"][0]["end_to_end_ms"]["n"] == 3 and len(ov["runs"][0]["load_average_1m"]["per_round"]) == 3
+    assert "calibration" in _backend(result, "openvino-int8")["reason"]
+    assert set(result["device"]["cpu"]["flags"]) <= benchmarks_devices().NOTABLE_CPU_FLAGS
+    assert "openvino" in result["versions"] and result["settings"]["cpu_affinity"]
+    md = next(out.rglob("tiny.md")).read_text()
+    assert "- CPU: " in md and "interleaved: backends alternated" in md
+    # The same folder again: refused, the first results stay.
+    before = next(out.rglob("tiny.json")).read_bytes()
+    assert main([*args, "--out", str(out)]) == 2
+    assert next(out.rglob("tiny.json")).read_bytes() == before
+
+
+def benchmarks_devices():
+    import benchmarks.devices
+
+    return benchmarks.devices

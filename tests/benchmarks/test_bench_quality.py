@@ -1,4 +1,5 @@
-"""Quality across backends on a tiny paired set: ONNX Runtime float32 must score what PyTorch float32 scores."""
+"""Quality across backends on a tiny paired set, through sdk.Deblurrer: ONNX Runtime and OpenVINO float32
+must score what PyTorch float32 scores."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def tiny_pairs(tmp_path):
 def test_quality_rows_per_backend_and_precision(tmp_path, tiny_pairs):
     net = build("rdafnet-nano", num_blocks=1)
     mut = from_module(net, workdir=tmp_path / "work")
-    settings = QualitySettings(backends=("torch-fp32", "torch-bf16", "torch-fp16", "ort-cpu"), device="cpu")
+    settings = QualitySettings(backends=("torch-fp32", "torch-bf16", "torch-fp16", "ort-cpu", "openvino-fp32",
+                                         "openvino-int8"), device="cpu")
     result = run_quality(mut, tiny_pairs, settings)
     rows = {r["backend"]: r for r in result["rows"]}
     assert result["reference"] == "torch-fp32"
@@ -41,17 +43,20 @@ def test_quality_rows_per_backend_and_precision(tmp_path, tiny_pairs):
     bf16 = rows["torch-bf16"]
     assert bf16["precision"] == "bf16" and isinstance(bf16["within_tolerance"], bool)
     assert bf16["within_tolerance"] == (abs(bf16["delta_psnr_db"]) <= 0.1)
-    # float16 autocast runs on CPU too (PyTorch >= 2.3), so the float16 path is scored without a GPU.
-    fp16 = rows["torch-fp16"]
-    assert fp16["available"] and fp16["precision"] == "fp16" and fp16["device"] == "cpu"
-    assert fp16["within_tolerance"] == (abs(fp16["delta_psnr_db"]) <= 0.1)
-    # Both rows scored the same blurred inputs.
+    # The shipped torch backend runs float16 on CUDA only, so that row says so rather than score something else.
+    assert rows["torch-fp16"]["available"] is False and "CUDA only" in rows["torch-fp16"]["reason"]
+    if rows["openvino-fp32"]["available"]:
+        assert abs(rows["openvino-fp32"]["delta_psnr_db"]) < 0.01
+        assert rows["openvino-int8"]["available"] is False and "calibration" in rows["openvino-int8"]["reason"]
+    # Every row scored the same blurred inputs.
     assert rows["ort-cpu"]["input_psnr"] == rows["torch-fp32"]["input_psnr"]
 
     json_path, md_path = write_quality(result, tmp_path / "out")
-    assert json.loads(json_path.read_text())["schema"] == "deblur-quality/1"
+    assert json.loads(json_path.read_text())["schema"] == "deblur-quality/2"
     md = md_path.read_text()
-    assert "| ort-cpu | fp32 | cpu | 2 |" in md and "| torch-fp16 | fp16 | cpu | 2 |" in md
+    assert "| ort-cpu | fp32 | cpu | 2 |" in md and "| torch-bf16 | bf16 | cpu | 2 |" in md
+    with pytest.raises(FileExistsError, match="not overwritten unless asked"):
+        write_quality(result, tmp_path / "out")
 
 
 def test_emulated_precisions_wait_for_a_capped_set(tmp_path, tiny_pairs, monkeypatch):

@@ -21,9 +21,11 @@ def names(providers):
 
 def test_backend_is_chosen_by_suffix():
     assert backend_for(Path("m.engine")) == backend_for(Path("m.plan")) == "tensorrt"
-    assert backend_for(Path("m.onnx")) == "onnxruntime"
+    assert backend_for(Path("m.onnx"), device="cuda") == "onnxruntime"
+    assert backend_for(Path("m.xml")) == "openvino"
     assert backend_for(Path("m.pt")) == backend_for(Path("M.PTH")) == "torch"
     assert backend_for(Path("m.onnx"), "onnxruntime") == "onnxruntime"
+    assert backend_for(Path("m.onnx"), "openvino", device="cpu") == "openvino"
 
 
 def test_device_check_accepts_exactly_what_its_message_lists():
@@ -78,8 +80,8 @@ def test_fp16_request_on_cpu_is_reported_honestly(onnx_models):
     with pytest.warns(UserWarning, match="needs ONNX Runtime's TensorRT provider"):
         d = sdk.Deblurrer(onnx_models["identity"], device="cpu", precision="fp16")
     assert d.info.precision == "fp32"
-    with pytest.raises(ValueError, match="'fp32' or 'fp16'"):
-        sdk.Deblurrer(onnx_models["identity"], device="cpu", precision="int4")
+    with pytest.raises(ValueError, match="runs precision fp32, fp16, not 'int4'"):
+        sdk.Deblurrer(onnx_models["identity"], backend="onnxruntime", device="cpu", precision="int4")
 
 
 

@@ -58,10 +58,10 @@ def test_run_errors_are_one_line(onnx_models, tmp_path, capsys):
 
 
 def test_info_prints_manifest_backend_device_precision(onnx_models, capsys):
-    assert main(["info", str(onnx_models["affine"]), "--device", "cpu"]) == 0
+    assert main(["info", str(onnx_models["affine"]), "--device", "cpu", "--backend", "onnxruntime"]) == 0
     text = capsys.readouterr().out
     assert "backend       onnxruntime on cpu, fp32" in text and "test / test-model" in text
-    assert main(["info", str(onnx_models["affine"]), "--device", "cpu", "--json"]) == 0
+    assert main(["info", str(onnx_models["affine"]), "--device", "cpu", "--backend", "onnxruntime", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["backend"] == "onnxruntime" and report["manifest"]["pad_multiple"] == 8
 

@@ -94,7 +94,7 @@ def test_residual_add_models_get_their_input_added_back(onnx_models, rng):
 
 
 def test_float16_model_runs_and_reports_fp16(onnx_models, rng):
-    d = open_model(onnx_models["fp16"])
+    d = open_model(onnx_models["fp16"], backend="onnxruntime")
     assert d.info.precision == "fp16"
     frame = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     np.testing.assert_array_equal(d.process(frame), frame)    # 8-bit values survive float16 exactly
@@ -158,7 +158,7 @@ def test_concurrent_threads_get_their_own_correct_results(onnx_models, rng):
 
 
 def test_info_reports_manifest_backend_device_precision(onnx_models):
-    d = open_model(onnx_models["affine"])
+    d = open_model(onnx_models["affine"], backend="onnxruntime")
     info = d.info
     assert (info.backend, info.device, info.precision, info.manifest_source) == ("onnxruntime", "cpu", "fp32",
                                                                                 "metadata_props")

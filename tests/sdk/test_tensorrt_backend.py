@@ -474,6 +474,34 @@ def test_a_backend_made_on_one_thread_infers_on_another_with_its_gpu_current(eng
     assert cuda.memory == {} and ("closer", 1) in cuda.activations
 
 
+def test_device_call_runs_on_gpu_resident_input_from_another_thread(engine_file, monkeypatch):
+    """The benchmark's device-only timing: input copied once, each call enqueues on the engine's GPU (here 1)."""
+    cuda = FakeCuda(devices=2, expect_device=1)
+    backend, _ = load(engine_file, monkeypatch, cuda=cuda, device="cuda:1")
+    x = np.random.default_rng(8).random((1, 3, 16, 16), dtype=np.float32)
+    call = backend.device_call(x)
+    copies = backend.context.executions
+    errors = []
+
+    def worker():
+        try:
+            call()
+            call()
+        except BaseException as exc:  # noqa: BLE001 — reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker, name="bench-thread")
+    thread.start()
+    thread.join()
+    assert errors == [] and backend.context.executions == copies + 2
+    output = cuda.memory[backend.context.addresses["output"]][: x.nbytes].view(np.float32)
+    np.testing.assert_array_equal(output.reshape(x.shape), 2 * x)
+    assert ("bench-thread", 1) in cuda.activations
+    backend.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.device_call(x)
+
+
 def test_gpu_index_beyond_the_machine_names_the_count(engine_file, monkeypatch):
     with pytest.raises(RuntimeError, match="no CUDA GPU 2 here: this machine has 2 GPU"):
         load(engine_file, monkeypatch, cuda=FakeCuda(devices=2), device="cuda:2")

@@ -17,8 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Extensions OpenCV decodes everywhere; anything else in a dataset folder (thumbnails, notes) is skipped.
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+from sdk.files import IMAGE_SUFFIXES
+
+# Anything else in a dataset folder (thumbnails, notes) is skipped.
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
 
 
 class DatasetError(ValueError):

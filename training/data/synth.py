@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from sdk.files import atomic_write
 
 from .augment import DIHEDRAL_TRANSFORMS, dihedral
 from .camera import NoiseModel, add_poisson_gaussian_noise, decode_srgb, linear_to_srgb, quantize
@@ -271,7 +272,5 @@ def synthesize(out_dir: str | Path, config: SynthConfig | None = None,
         "pairs": pairs,
     }
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (RECORD_NAME + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out / RECORD_NAME)
+    atomic_write(out / RECORD_NAME, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
