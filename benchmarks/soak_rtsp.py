@@ -21,7 +21,6 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,8 +47,8 @@ def write_frames(folder: Path, size: tuple[int, int], frames: int = 24) -> None:
         cv2.imwrite(str(folder / f"{i:05d}.png"), small)
 
 
-def video_plays(path: Path) -> dict[str, Any]:
-    """Decode the whole file with PyAV and OpenCV (and probe it with ffprobe when present)."""
+def decoded_frames(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Frames decoded by PyAV and by OpenCV: a playable file gives the same count in both."""
     import av
 
     with av.open(str(path)) as container:
@@ -59,6 +58,12 @@ def video_plays(path: Path) -> dict[str, Any]:
     while cap.read()[0]:
         opencv += 1
     cap.release()
+    return pyav, opencv
+
+
+def video_plays(path: Path) -> dict[str, Any]:
+    """Decode the whole file with PyAV and OpenCV (and probe it with ffprobe when present)."""
+    pyav, opencv = decoded_frames(path)
     report: dict[str, Any] = {"bytes": path.stat().st_size, "frames_pyav": pyav, "frames_opencv": opencv}
     if shutil.which("ffprobe"):
         probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",

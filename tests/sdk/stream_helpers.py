@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.soak_rtsp import decoded_frames
 from sdk.backends.base import Backend, ShapeLimits
 from sdk.manifest import Manifest
 from sdk.stream import Frame, VideoFileSink
@@ -34,16 +35,7 @@ def write_video(path: Path, frames: int, shape: tuple[int, int] = (48, 64), fps:
 
 def count_video_frames(path: Path) -> tuple[int, int]:
     """Frames decoded by PyAV and by OpenCV: a playable file gives the same count in both."""
-    import av
-
-    with av.open(str(path)) as container:
-        pyav = sum(1 for _ in container.decode(video=0))
-    cap = cv2.VideoCapture(str(path))
-    opencv = 0
-    while cap.read()[0]:
-        opencv += 1
-    cap.release()
-    return pyav, opencv
+    return decoded_frames(path)
 
 
 class SlowIdentity(Backend):
