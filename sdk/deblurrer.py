@@ -38,6 +38,7 @@ from .tiling import TilePlan, blend_tiles, choose_tile, fit_overlap, plan_tiles
 # which bounds the activations a full-resolution deblurring network allocates.
 DEFAULT_MAX_PIXELS = 1920 * 1088
 NONFINITE_POLICIES = ("raise", "fp32")
+MIN_COARSE_PIXELS = 2   # reflect padding of a 3x3 convolution needs two pixels on every feature map
 
 
 def default_model_path() -> Path:
@@ -159,6 +160,32 @@ class Deblurrer:
         self._plans: dict[tuple[int, int], TilePlan | None] = {}
         self._plans_lock = threading.Lock()
         self.tile_overlap = fit_overlap(self._requested_overlap, limits.max_hw, self.manifest.pad_multiple)
+        if self._backend.manifest_source == "defaults":
+            self._refuse_pass_through(close=not isinstance(model, Backend))
+
+    def _refuse_pass_through(self, *, close: bool) -> None:
+        """A model without a manifest that returns its input unchanged (an Identity graph, an export of the
+        wrong module) would look like it works: probe it once and refuse it."""
+        m = self.manifest
+        h, w = padded_size(*self._min_hw(), m.pad_multiple, self._min_hw())
+        h, w = padded_size(max(h, 16), max(w, 16), m.pad_multiple)
+        if self._backend.limits.max_hw is not None:
+            h, w = min(h, self._backend.limits.max_hw[0]), min(w, self._backend.limits.max_hw[1])
+        lo, hi = m.value_range
+        probe = np.random.default_rng(0).uniform(lo, hi, (1, m.in_channels, h, w)).astype(np.float32)
+        out = np.zeros_like(probe)
+        try:
+            self._backend.infer(probe, out)
+        except Exception as exc:  # noqa: BLE001 - the model cannot run at all: same verdict, with its reason
+            reason = f"it fails on a {tuple(probe.shape)} probe input: {exc}"
+        else:
+            if not np.array_equal(out, probe):
+                return
+            reason = "it returns its input unchanged (an Identity graph?)"
+        if close:
+            self._backend.close()
+        raise ModelLoadError(f"{self.model_path} carries no manifest and {reason}; this is not a deblurring model. "
+                             "Export it with `deblur export`, or write a manifest beside it (sdk.Manifest.write_sidecar)")
 
     @staticmethod
     def _check_tile(tile: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -281,8 +308,17 @@ class Deblurrer:
                 f"precision={b.precision!r}, model={self.manifest.variant!r})")
 
     # ------------------------------------------------------------------ internals
+    def _min_hw(self) -> tuple[int, int]:
+        """The smallest input the network runs on: its profile's minimum, and at least two pixels on its
+        coarsest feature map (a network that downsamples by ``pad_multiple`` reflect-pads there, which
+        needs two), so 1x1 or 1x500 frames are padded up instead of failing inside the backend."""
+        limits = self._backend.limits
+        floor = MIN_COARSE_PIXELS * self.manifest.pad_multiple
+        hi = limits.max_hw or (floor, floor)
+        return min(max(limits.min_hw[0], floor), hi[0]), min(max(limits.min_hw[1], floor), hi[1])
+
     def _padded(self, spec: FrameSpec) -> tuple[int, int]:
-        return padded_size(spec.height, spec.width, self.manifest.pad_multiple, self._backend.limits.min_hw)
+        return padded_size(spec.height, spec.width, self.manifest.pad_multiple, self._min_hw())
 
     def _plan(self, size: tuple[int, ...]) -> TilePlan | None:
         """The tiling for a padded size, or None when the frame runs whole (cached per size)."""
@@ -301,7 +337,7 @@ class Deblurrer:
         multiple = self.manifest.pad_multiple
         tile: tuple[int, int] | None
         if self._tile is not None:
-            lo = limits.min_hw
+            lo = self._min_hw()
             hi = limits.max_hw or hw
             # A forced tile still has to be a size the model accepts.
             forced = tuple(min(hw[i], hi[i], max(lo[i], multiple, self._tile[i] // multiple * multiple))
@@ -309,7 +345,7 @@ class Deblurrer:
             tile = (forced[0], forced[1]) if forced != hw else None
         else:
             tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
-                               multiple=multiple, min_hw=limits.min_hw)
+                               multiple=multiple, min_hw=self._min_hw())
         return None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
 
     def _run_backend(self, batch: np.ndarray, out: np.ndarray) -> None:

@@ -98,6 +98,7 @@ class OnnxRuntimeBackend(Backend):
         self._input = self._pick(self.session.get_inputs(), self.manifest.input_name, "input")
         self._output = self._pick(self.session.get_outputs(), self.manifest.final_output, "output",
                                   fallback=self.manifest.output_name)
+        self._check_image_to_image()
         self._in_dtype = self._numpy_type(self._input)
         self._out_dtype = self._numpy_type(self._output)
         active = self.session.get_providers()
@@ -128,6 +129,31 @@ class OnnxRuntimeBackend(Backend):
             return tensors[-1]
         raise ModelLoadError(f"{self.path}: the manifest names {kind} {wanted!r}, but the model's {kind}s are {names}")
 
+    def _check_image_to_image(self) -> None:
+        """Refuse at load what would fail (or do nothing) at the first frame: the model must take one NCHW
+        image and give one back with the same channels and, where the graph says, the same size."""
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        where = f"{self.path} is not an image-to-image model the manifest describes"
+        if len(inputs) != 1:
+            raise ModelLoadError(f"{where}: it has {len(inputs)} inputs {[t.name for t in inputs]}; expected one "
+                                 f"(N, {self.manifest.in_channels}, H, W) image")
+        if self.manifest_source == "defaults" and len(outputs) != 1:
+            raise ModelLoadError(f"{where}: without a manifest naming its final output it must have one output, "
+                                 f"this one has {[t.name for t in outputs]}")
+        for tensor, kind in ((self._input, "input"), (self._output, "output")):
+            if len(tensor.shape) != 4:
+                raise ModelLoadError(f"{where}: {kind} {tensor.name!r} has shape {tensor.shape}; expected (N, C, H, W)")
+            channels = tensor.shape[1]
+            if isinstance(channels, int) and channels != self.manifest.in_channels:
+                raise ModelLoadError(f"{where}: {kind} {tensor.name!r} has {channels} channels; expected "
+                                     f"{self.manifest.in_channels} (manifest in_channels; the output is an image "
+                                     "like the input)")
+        for axis, name in ((2, "height"), (3, "width")):
+            a, b = self._input.shape[axis], self._output.shape[axis]
+            if isinstance(b, int) and b > 0 and a != b:
+                raise ModelLoadError(f"{where}: output {self._output.name!r} has a fixed {name} of {b} but the input's "
+                                     f"{name} is {a!r}; expected the output the size of the input")
+
     def _numpy_type(self, tensor: Any) -> type:
         try:
             return _NUMPY_TYPES[tensor.type]
@@ -136,13 +162,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _limits(self) -> ShapeLimits:
         limits = ShapeLimits.from_profile(self.manifest.shape_profile)
-        shape = self._input.shape
-        if len(shape) != 4:
-            raise ModelLoadError(f"{self.path}: input {self._input.name!r} has shape {shape}; expected (N, C, H, W)")
-        channels = shape[1]
-        if isinstance(channels, int) and channels != self.manifest.in_channels:
-            raise ModelLoadError(f"{self.path}: input has {channels} channels but the manifest says "
-                                 f"{self.manifest.in_channels}")
+        shape = self._input.shape     # (N, C, H, W): checked by _check_image_to_image
         fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
         if fixed[0] is not None:
             limits = ShapeLimits(fixed[0], fixed[0], limits.min_hw, limits.max_hw)
