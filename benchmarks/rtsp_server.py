@@ -34,6 +34,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    """Wait until something listens on TCP ``port`` without connecting to it (a listen-mode ffmpeg takes
+    exactly one connection, so a probe connection would use it up)."""
+    wanted = f":{port:04X} "
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            try:
+                lines = Path(table).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            # Columns: sl local_address rem_address st ...; state 0A is LISTEN.
+            if any(wanted in f"{cols[1]} " and cols[3] == "0A" for cols in (line.split() for line in lines)):
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+
+
 def unavailable_reason() -> str | None:
     """Why no RTSP server can run here (for ``pytest.skip``), or None when it can."""
     if not Path(SYSTEM_PYTHON).is_file():

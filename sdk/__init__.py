@@ -22,6 +22,7 @@ from .stream import (
     NullSink,
     StatsSnapshot,
     StreamRunner,
+    StreamSink,
     VideoFileSink,
     VideoSource,
     WindowSink,
@@ -34,6 +35,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "CallbackSink", "Deblurrer", "DeblurrerInfo", "EngineCompatibilityError", "Frame", "ImageFileSink",
     "ImageFolderSink", "Manifest", "ManifestError", "ModelLoadError", "NonFiniteOutputError", "NullSink",
-    "PreparedFrame", "StatsSnapshot", "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
+    "PreparedFrame", "StatsSnapshot", "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
     "blur_score", "default_model_path", "is_sharp", "open_sink", "run",
 ]

@@ -23,7 +23,8 @@ HELP = "deblur an image, video, image folder, camera or stream (-o OUT to save, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="image, video file, image folder or glob, camera index, /dev/videoN, csi://N, "
                                       "rtsp://..., http(s)://... MJPEG, or a GStreamer pipeline")
-    parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, or folder; "
+    parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, folder, or a live stream "
+                                               "(rtsp://, udp://); "
                                                "default for files: <input>_deblurred in the current folder")
     parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model)")
     parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
@@ -113,7 +114,8 @@ def _run(args: argparse.Namespace, stop: _SignalStop) -> int:
     sinks: list[Any] = []
     runner: Any = None
     try:   # the runner never closes a source it was handed: a live source's thread would keep the camera open
-        output = Path(args.output) if args.output else (None if args.show else default_output(source))
+        output: Any = args.output if args.output and "://" in args.output else (   # a URL stays a URL
+            Path(args.output) if args.output else (None if args.show else default_output(source)))
         if output is None and not args.show:
             raise ValueError("a live stream needs somewhere to go: -o OUT (video or folder) or --show")
         deblur = sdk.Deblurrer(args.model, backend=args.backend, device=args.device, tile=args.tile)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,6 +38,16 @@ def write_video(path: Path, frames: int, shape: tuple[int, int] = (48, 64), fps:
 def count_video_frames(path: Path) -> tuple[int, int]:
     """Frames decoded by PyAV and by OpenCV: a playable file gives the same count in both."""
     return decoded_frames(path)
+
+
+def finish_process(proc: subprocess.Popen, timeout: float = 60.0) -> tuple[Any, Any]:
+    """(stdout, stderr) of ``proc`` once it exits; killed if it outlives ``timeout`` (then the wait raises)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 class SlowIdentity(Backend):
