@@ -32,7 +32,15 @@ import numpy as np
 from .backends import Backend, ModelLoadError, NonFiniteOutputError, open_backend
 from .manifest import Manifest
 from .processing import COLORS, ArrayPool, FrameConverter, FrameSpec, inspect_frame, padded_size
-from .tiling import TilePlan, blend_tiles, choose_tile, fit_overlap, plan_tiles
+from .tiling import (
+    TilePlan,
+    blend_tiles,
+    choose_tile,
+    exact_overlap,
+    fit_overlap,
+    overlap_for_model,
+    plan_tiles,
+)
 
 # Without a profile, frames above this many pixels are tiled: a 1080p frame runs whole, 4K in tiles,
 # which bounds the activations a full-resolution deblurring network allocates.
@@ -109,8 +117,10 @@ class Deblurrer:
         device: "auto", "cpu", "cuda", "cuda:N", or "tensorrt" (ONNX Runtime's TensorRT provider).
         tile: ``None`` tiles only frames larger than the model's profile or ``max_pixels``; an int or
             ``(h, w)`` forces tiles of that size (kept inside the model's profile).
-        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps); reduced, with a
-            warning, when the model's largest input cannot hold it twice.
+        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps); raised to four
+            times the manifest's ``receptive_field`` for a local network, so that its tiles equal the
+            whole frame; reduced, with a warning, when the model's largest input cannot hold it twice.
+            Models with per-image statistics (manifest ``tile_exact=False``) warn when they are tiled.
         color: channel order of the frames you pass and get back, "bgr" (OpenCV) or "rgb".
         precision: ``None`` runs the artefact's own precision; "fp16" asks ONNX Runtime's TensorRT
             provider or the PyTorch backend for half precision.
@@ -159,9 +169,34 @@ class Deblurrer:
         # Tile plans per padded size, shared by every thread that calls process(); guarded by _plans_lock.
         self._plans: dict[tuple[int, int], TilePlan | None] = {}
         self._plans_lock = threading.Lock()
-        self.tile_overlap = fit_overlap(self._requested_overlap, limits.max_hw, self.manifest.pad_multiple)
+        self._warned_inexact_tiles = False
+        self.tile_overlap = self._fit_overlap(limits)
         if self._backend.manifest_source == "defaults":
             self._refuse_pass_through(close=not isinstance(model, Backend))
+
+    def _fit_overlap(self, limits: Any) -> int:
+        """The requested overlap, raised to what makes tiles exact for a local network of known receptive
+        field (manifest), then fitted into the model's largest tile (with a warning when reduced)."""
+        m = self.manifest
+        wanted = overlap_for_model(self._requested_overlap, m.receptive_field, m.tile_exact, m.pad_multiple)
+        fitted = fit_overlap(wanted, limits.max_hw, m.pad_multiple)
+        if m.receptive_field is not None and m.tile_exact is not False and fitted < exact_overlap(
+                m.receptive_field, m.pad_multiple):
+            warnings.warn(f"{m.variant}: its receptive field ({m.receptive_field} px) needs tile_overlap >= "
+                          f"{exact_overlap(m.receptive_field, m.pad_multiple)} for tiles to equal the whole frame; "
+                          f"the model's largest tile allows {fitted}, so tiled frames may show seams",
+                          UserWarning, stacklevel=4)
+        return fitted
+
+    def _warn_inexact_tiles(self, plan: TilePlan) -> None:
+        if self.manifest.tile_exact is not False or self._warned_inexact_tiles:
+            return
+        self._warned_inexact_tiles = True
+        warnings.warn(f"{self.manifest.variant} normalises with per-image statistics (manifest tile_exact=false: "
+                      f"InstanceNorm or global pooling), so the {plan.count} tiles of a {plan.height}x{plan.width} "
+                      "frame each see other statistics than the whole frame and the result can show seams; "
+                      "avoid tiling (tile=None, a larger max_pixels or engine profile) where that matters",
+                      UserWarning, stacklevel=5)
 
     def _refuse_pass_through(self, *, close: bool) -> None:
         """A model without a manifest that returns its input unchanged (an Identity graph, an export of the
@@ -346,7 +381,11 @@ class Deblurrer:
         else:
             tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
                                multiple=multiple, min_hw=self._min_hw())
-        return None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
+        if tile is None:
+            return None
+        plan = plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
+        self._warn_inexact_tiles(plan)
+        return plan
 
     def _run_backend(self, batch: np.ndarray, out: np.ndarray) -> None:
         with self._lock:
@@ -371,8 +410,7 @@ class Deblurrer:
             # The fallback has its own profile: plans and overlap made for the old one may not fit it.
             with self._plans_lock:
                 self._plans.clear()
-                self.tile_overlap = fit_overlap(self._requested_overlap, fallback.limits.max_hw,
-                                                self.manifest.pad_multiple)
+                self.tile_overlap = self._fit_overlap(fallback.limits)
 
     def _run_batch(self, frames: list[np.ndarray], spec: FrameSpec, hw: tuple[int, int]) -> list[np.ndarray]:
         n = len(frames)

@@ -116,6 +116,11 @@ class Manifest:
 
     ``value_range`` is the range the network's input and output live in (RDAFNet and BAG use
     (-1, 1), MSAN (-0.5, 0.5)); ``pad_multiple`` the size multiple H and W must have.
+    ``receptive_field`` is how many pixels on each side of an output pixel can change it (``None``:
+    unknown) and ``tile_exact`` whether the network is local (True: tiles overlapping by enough of
+    the receptive field equal the whole frame), uses per-image statistics such as InstanceNorm or
+    global pooling (False: every tile is normalised by its own content, so tiles can never equal the
+    whole frame), or unknown (None); :class:`sdk.Deblurrer` picks its tile overlap from them.
     ``fp32_layers`` names the graph nodes (ONNX node names, which TensorRT uses as layer names) that
     must stay in float32 in a float16 engine; ``checkpoint_sha256`` is the SHA-256 of the checkpoint
     file the artefact came from, ``onnx_sha256`` that of the ONNX file an engine was built from.
@@ -140,6 +145,8 @@ class Manifest:
     toolchain: dict[str, str] = field(default_factory=dict)
     notes: str = ""
     schema_version: int = SCHEMA_VERSION
+    receptive_field: int | None = None
+    tile_exact: bool | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists; normalise so that equality and hashing behave.
@@ -200,6 +207,11 @@ class Manifest:
         cc = self.toolchain.get("compute_capability")
         if cc is not None and not _COMPUTE_CAPABILITY.match(cc):
             raise ManifestError(f"manifest toolchain compute_capability must look like '8.7', got {cc!r}")
+        rf = self.receptive_field
+        if rf is not None and (isinstance(rf, bool) or not isinstance(rf, int) or rf < 0):
+            raise ManifestError(f"manifest receptive_field must be None or an int >= 0 (pixels), got {rf!r}")
+        if self.tile_exact not in (None, True, False):
+            raise ManifestError(f"manifest tile_exact must be true, false or null, got {self.tile_exact!r}")
         if not isinstance(self.notes, str):
             raise ManifestError(f"manifest notes must be a string, got {self.notes!r}")
 

@@ -35,6 +35,22 @@ def toolchain() -> dict[str, str]:
     return {"torch": torch.__version__.split("+")[0]}
 
 
+# Layers that normalise or pool over the whole image: tiles of a network with any of them are each
+# normalised by their own content and never equal the whole frame (the runtime warns when it tiles).
+GLOBAL_STATISTICS = (torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d, torch.nn.InstanceNorm3d, torch.nn.GroupNorm,
+                     torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool1d,
+                     torch.nn.AdaptiveMaxPool2d)
+
+
+def tile_exactness(model: torch.nn.Module) -> bool | None:
+    """False when ``model`` has a layer with per-image statistics (:data:`GLOBAL_STATISTICS`); True when
+    it declares a ``receptive_field`` and has none; else None (unknown: statistics computed in
+    ``forward`` itself, such as ``x.mean((2, 3))``, are not visible here)."""
+    if any(isinstance(m, GLOBAL_STATISTICS) for m in model.modules()):
+        return False
+    return True if getattr(model, "receptive_field", None) is not None else None
+
+
 def model_manifest(model: DeblurNet, **fields: Any) -> Manifest:
     """The manifest describing ``model`` (built through ``training.models.build``)."""
     if not model.model_name:
@@ -45,6 +61,8 @@ def model_manifest(model: DeblurNet, **fields: Any) -> Manifest:
         value_range=tuple(model.input_range),
         pad_multiple=int(model.pad_multiple),
         toolchain=toolchain(),
+        receptive_field=getattr(model, "receptive_field", None),
+        tile_exact=tile_exactness(model),
     )
     base.update(fields)
     return Manifest(**base)
