@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 HELP = "export a checkpoint or model name to ONNX (verified) or a TensorRT engine"
@@ -18,7 +19,8 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
-                        help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
+                        help="a checkpoint (.pt), a registered model name (with --random-weights), or for --to "
+                             "engine an .onnx")
     parser.add_argument("--to", choices=("onnx", "engine"), default="onnx", help="what to produce (default onnx)")
     parser.add_argument("--fp16", action="store_true",
                         help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="allow a registered model name: export freshly initialised (untrained) weights, "
+                             "for toolchain checks only")
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -35,9 +40,19 @@ def _default_out(source: str, suffix: str) -> Path:
     return path.with_suffix(suffix) if path.suffix else Path(path.name + suffix)
 
 
+def _require_tensorrt(import_tensorrt: Callable[[], object]) -> None:
+    try:
+        import_tensorrt()
+    except ImportError as exc:
+        hint = "" if "pip install" in str(exc) else (
+            "; install it with pip install 'deblur-sdk[trt]' on an NVIDIA GPU machine (JetPack's "
+            "python3-libnvinfer on Jetson), or export --to onnx here and build the engine on the target")
+        raise ImportError(f"{exc}{hint}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
+        from export.tensorrt import BuildOptions, build_engine, import_tensorrt, parse_shapes, parse_size
     except ImportError as exc:
         raise ImportError(f"{exc}; `deblur export` needs the training extra: pip install 'deblur-sdk[train]'") from None
 
@@ -45,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     profile = parse_shapes(args.shapes)
     workspace = parse_size(args.workspace)
     source = Path(args.source)
+    if not source.suffix and not source.is_file() and not args.random_weights:
+        raise ValueError(f"{args.source!r} is not a checkpoint file; if it is a model name, exporting it gives "
+                         "untrained random weights: pass --random-weights to mean that, or give a checkpoint (.pt)")
+    if args.to == "engine" and (source.suffix != ".onnx" or source.is_file()):
+        _require_tensorrt(import_tensorrt)      # before anything is written: no stray ONNX
     ok = True
     if args.to == "engine" and source.suffix == ".onnx":
         onnx_path = source
