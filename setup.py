@@ -35,7 +35,7 @@ EXTRAS = {
     # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
     "trt": ["tensorrt>=8.6", "cuda-python>=12", "onnx>=1.16", "onnxconverter-common>=1.14"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.
-    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10"],
+    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6.100"],
 }
 
 setup(
