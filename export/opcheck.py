@@ -8,8 +8,11 @@ Example::
 
     >>> report = check_tensorrt_compatibility("rdafnet-nano.onnx")
     >>> print(report.format())
-    TensorRT compatibility (8.6, 10.x): OK, 218 nodes, 12 op types, opset 17
+    TensorRT compatibility (8.6, 10.3, 10.16, 11.1): OK, 218 nodes, 12 op types, opset 17
     >>> report.raise_if_unsupported()          # UnsupportedOpsError listing the nodes, when there are any
+
+A graph with custom-domain nodes passes only for the ops declared in ``plugins`` (what the builder
+registers before parsing, e.g. :func:`deblur_plugin_ops`) and only on versions those plugins run on.
 """
 
 from __future__ import annotations
@@ -26,13 +29,38 @@ from typing import Any
 import onnx
 
 OPS_FILE = Path(__file__).resolve().parent / "data" / "trt_onnx_ops.json"
-DEFAULT_TARGETS = ("8.6", "10.x")
+DEFAULT_TARGETS = ("8.6", "10.3", "10.16", "11.1")
 # Domains whose ops the parser imports natively; anything else needs a plugin.
 ONNX_DOMAINS = ("", "ai.onnx")
 
 
 class UnsupportedOpsError(RuntimeError):
     """An ONNX graph holds ops the target TensorRT versions cannot import."""
+
+
+@dataclass(frozen=True)
+class PluginOp:
+    """A custom-domain op that the builder registers as a TensorRT plugin before parsing."""
+
+    domain: str
+    op_type: str
+    min_version: tuple[int, int]                  # first TensorRT whose ONNX parser finds this plugin
+    aot_min_version: tuple[int, int] | None = None   # None: no ahead-of-time implementation
+
+
+def deblur_plugin_ops() -> tuple[PluginOp, ...]:
+    """The ``deblur`` nodes of :func:`kernels.onnx_ops.fused_op_export`, as :mod:`kernels.trt_plugins` registers them."""
+    from kernels import trt_plugins as plugins
+
+    return tuple(PluginOp(plugins.NAMESPACE, name, plugins.JIT_MIN_VERSION,
+                          plugins.AOT_MIN_VERSION if name in plugins.AOT_PLUGINS else None)
+                 for name in plugins.PLUGINS)
+
+
+def target_version(target: str) -> tuple[int, int]:
+    """``"10.16"`` -> ``(10, 16)``: the release a target of the operator table stands for."""
+    major, minor = target.split(".")[:2]
+    return int(major), int(minor)
 
 
 @dataclass(frozen=True)
@@ -89,7 +117,7 @@ def known_targets() -> tuple[str, ...]:
 
 
 def supported_ops(target: str) -> frozenset[str]:
-    """The ONNX op types TensorRT ``target`` (``"8.6"`` or ``"10.x"``) imports natively."""
+    """The ONNX op types TensorRT ``target`` (e.g. ``"8.6"``, ``"10.3"``) imports natively."""
     return frozenset(_target(target)["ops"])
 
 
@@ -118,16 +146,38 @@ def _default_opset(model: onnx.ModelProto) -> int:
     raise ValueError("ONNX model declares no default-domain opset")
 
 
+def _plugin_issue(node: onnx.NodeProto, plugin: PluginOp | None, target: str) -> str | None:
+    """Why a custom-domain node cannot be parsed by TensorRT ``target``, or None when it can."""
+    if plugin is None:
+        return "custom-domain op: TensorRT needs a plugin registered under this name"
+    version = target_version(target)
+    if version < plugin.min_version:
+        return (f"plugin op: needs TensorRT >= {'.'.join(map(str, plugin.min_version))} (tensorrt.plugin); "
+                f"export without --fused for TensorRT {target}")
+    aot = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "aot"), 0)
+    if not aot:
+        return None
+    if plugin.aot_min_version is None:
+        return "aot=1 but this plugin has no ahead-of-time implementation; TensorRT refuses to parse it"
+    if version < plugin.aot_min_version:
+        return (f"aot=1 needs TensorRT >= {'.'.join(map(str, plugin.aot_min_version))}; "
+                f"export with --jit for TensorRT {target}")
+    return None
+
+
 def check_tensorrt_compatibility(model: onnx.ModelProto | str | os.PathLike[str],
-                                 targets: Sequence[str] = DEFAULT_TARGETS) -> CompatibilityReport:
+                                 targets: Sequence[str] = DEFAULT_TARGETS,
+                                 plugins: Sequence[PluginOp] = ()) -> CompatibilityReport:
     """Report every node whose op the TensorRT ONNX parser of each target cannot import natively,
-    and an opset outside a target's range. Ops added within a release line (``added_in``) are warnings."""
+    and an opset outside a target's range. Ops added within a release line (``added_in``) are warnings.
+    Custom-domain nodes pass where ``plugins`` declares them and the target runs those plugins."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(os.fspath(model), load_external_data=False)
     opset = _default_opset(model)
     nodes = list(_walk_nodes(model.graph))
     report = CompatibilityReport(targets=tuple(targets), opset=opset, node_count=len(nodes),
                                  op_counts=dict(Counter(n.op_type for _, n in nodes)))
+    declared = {(p.domain, p.op_type): p for p in plugins}
     for target in targets:
         spec = _target(target)
         ops, added_in = frozenset(spec["ops"]), dict(spec.get("added_in", {}))
@@ -137,8 +187,9 @@ def check_tensorrt_compatibility(model: onnx.ModelProto | str | os.PathLike[str]
                                          f"range TensorRT {target} parses; re-export with an opset in range"))
         for name, node in nodes:
             if node.domain not in ONNX_DOMAINS:
-                report.issues.append(OpIssue(name, node.op_type, node.domain, target,
-                                             "custom-domain op: TensorRT needs a plugin registered under this name"))
+                reason = _plugin_issue(node, declared.get((node.domain, node.op_type)), target)
+                if reason is not None:
+                    report.issues.append(OpIssue(name, node.op_type, node.domain, target, reason))
             elif node.op_type not in ops:
                 report.issues.append(OpIssue(name, node.op_type, node.domain, target,
                                              "not supported by the TensorRT ONNX parser"))

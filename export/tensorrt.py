@@ -9,10 +9,18 @@ Version gates (see :func:`plan_build`):
 
 - TensorRT 8.6: networks need ``EXPLICIT_BATCH``; float16 via ``BuilderFlag.FP16`` (weak typing);
   pinned layers get ``layer.precision = float32`` under ``OBEY_PRECISION_CONSTRAINTS``.
-- TensorRT 10.x: the same without ``EXPLICIT_BATCH`` (always explicit).
-- TensorRT 11.x: ``BuilderFlag.FP16``/``INT8`` and weak typing are gone; networks are strongly
-  typed, so float16 means parsing a float16 ONNX: the graph is converted with float32 islands for the
-  pinned nodes (onnxconverter-common's ``convert_float_to_float16`` with ``node_block_list``).
+- TensorRT 10.0-10.11: the same without ``EXPLICIT_BATCH`` (always explicit).
+- TensorRT 10.12+: weak typing is deprecated (``BuilderFlag.FP16``, ``OBEY_PRECISION_CONSTRAINTS``,
+  ``ILayer.precision``, ``set_output_type``), so the network is created ``STRONGLY_TYPED`` and float16
+  means parsing a float16 ONNX: the graph is converted with float32 islands for the pinned nodes
+  (onnxconverter-common's ``convert_float_to_float16`` with ``node_block_list``). Calibrator int8
+  stays weakly typed on 10.x, where it still exists.
+- TensorRT 11.x: weak typing is gone and every network is strongly typed (the flag is ignored, so
+  not set); fp16 as on 10.12+.
+
+Fused-op ONNX (``deblur export --fused``): custom ``deblur`` nodes are TensorRT plugins; the build
+registers them (:func:`kernels.trt_plugins.register_plugins`) before parsing, and the operator check
+accepts exactly the declared plugin ops on versions that run them (10.6+, AOT nodes 10.9+).
 
 Example::
 
@@ -23,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -34,6 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdk.backends.cuda_runtime import gpu_compute_capability
+from sdk.backends.engine_file import pack_engine
+from sdk.backends.tensorrt import TensorRTUnavailableError, import_tensorrt  # noqa: F401 — part of this module's API
 from sdk.manifest import Manifest, ManifestError, ShapeProfile, file_sha256
 
 if TYPE_CHECKING:
@@ -46,10 +58,6 @@ DEFAULT_WORKSPACE_BYTES = 1 << 30
 ENGINE_SUFFIX = ".engine"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class TensorRTUnavailableError(ImportError):
-    """TensorRT (the real library, not only its type stubs) is not importable here."""
 
 
 class TensorRTVersionError(RuntimeError):
@@ -86,8 +94,13 @@ class TensorRTVersion:
 
     @property
     def ops_target(self) -> str:
-        """Which operator list of ``export/data/trt_onnx_ops.json`` applies (11.x: the newest we hold, 10.x)."""
-        return "8.6" if self.major < 10 else "10.x"
+        """Which operator list of ``export/data/trt_onnx_ops.json`` applies: 8.6, 10.3 (10.0-10.3, JetPack 6),
+        10.16 (10.4 and later 10.x; ops added within 10.x are warnings there) or 11.1 (11.x)."""
+        if self.major < 10:
+            return "8.6"
+        if self.major == 10:
+            return "10.3" if self.minor <= 3 else "10.16"
+        return "11.1"
 
 
 @dataclass(frozen=True)
@@ -95,76 +108,51 @@ class BuildPlan:
     """What one build does on one TensorRT version; pure data, so the version gates are testable."""
 
     explicit_batch_flag: bool          # 8.x: ONNX networks need EXPLICIT_BATCH
-    fp16_flag: bool                    # 8.6/10.x weak typing: BuilderFlag.FP16
+    fp16_flag: bool                    # 8.6-10.11 weak typing: BuilderFlag.FP16
     int8_flag: bool                    # 8.6/10.x implicit quantisation with a calibrator
-    obey_precision_constraints: bool   # 8.6/10.x: pinned layers must really run in float32
-    convert_onnx_to_fp16: bool         # 11.x strong typing: the ONNX itself carries the precisions
-    pin_with_layer_precision: bool     # 8.6/10.x: layer.precision = float32 on pinned layers
+    obey_precision_constraints: bool   # 8.6-10.11: pinned layers must really run in float32
+    convert_onnx_to_fp16: bool         # strong typing (10.12+): the ONNX itself carries the precisions
+    pin_with_layer_precision: bool     # 8.6-10.11: layer.precision = float32 on pinned layers
+    strongly_typed_flag: bool = False  # 10.12+: NetworkDefinitionCreationFlag.STRONGLY_TYPED (11: implied)
+
+
+STRONG_TYPING_FROM = (10, 12)   # weak typing deprecated in 10.12, removed in 11.0
 
 
 def plan_build(version: TensorRTVersion, precision: str, fp32_layers: tuple[str, ...] = ()) -> BuildPlan:
     version.check_supported()
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    strongly_typed_only = version.major >= 11
-    if strongly_typed_only and precision == "int8":
+    if version.major >= 11 and precision == "int8":
         raise EngineBuildError(
             f"int8 on TensorRT {version} needs an explicitly quantised (Q/DQ) ONNX, e.g. from NVIDIA ModelOpt; "
             "TensorRT 11 removed calibrator-based int8. Build fp16 or fp32, or quantise the ONNX first")
+    # Calibrator int8 exists only weakly typed; on 10.12+ it is deprecated but still the only way there.
+    strongly_typed = version.major >= 11 or ((version.major, version.minor) >= STRONG_TYPING_FROM
+                                             and precision != "int8")
     reduced = precision in ("fp16", "int8")
     pins = bool(fp32_layers) and reduced
     return BuildPlan(
         explicit_batch_flag=version.major < 10,
-        fp16_flag=reduced and not strongly_typed_only,
+        fp16_flag=reduced and not strongly_typed,
         int8_flag=precision == "int8",
-        obey_precision_constraints=pins and not strongly_typed_only,
-        convert_onnx_to_fp16=precision == "fp16" and strongly_typed_only,
-        pin_with_layer_precision=pins and not strongly_typed_only,
+        obey_precision_constraints=pins and not strongly_typed,
+        convert_onnx_to_fp16=precision == "fp16" and strongly_typed,
+        pin_with_layer_precision=pins and not strongly_typed,
+        strongly_typed_flag=strongly_typed and version.major == 10,
     )
-
-
-def import_tensorrt() -> Any:
-    """The ``tensorrt`` module, or a clear error when only the type stubs (or nothing) are installed."""
-    try:
-        import tensorrt
-    except ImportError:
-        raise TensorRTUnavailableError(
-            "TensorRT is not installed: pip install 'deblur-sdk[trt]' on an NVIDIA GPU machine "
-            "(on Jetson use JetPack's python3-libnvinfer)") from None
-    if not hasattr(tensorrt, "Builder") or not hasattr(tensorrt, "__version__"):
-        raise TensorRTUnavailableError(
-            "the importable 'tensorrt' package has no Builder: only type stubs (tensorrt-stubs) are installed, "
-            "not TensorRT itself")
-    return tensorrt
 
 
 def installed_version() -> TensorRTVersion:
     return TensorRTVersion.parse(import_tensorrt().__version__)
 
 
-def gpu_compute_capability(device: int = 0) -> tuple[str, str]:
-    """``("8.7", "Orin")``: the compute capability and name of CUDA device ``device``."""
-    try:
-        try:
-            from cuda.bindings import runtime as cudart
-        except ImportError:
-            from cuda import cudart  # cuda-python < 12.6
-    except ImportError:
-        cudart = None
-    if cudart is not None:
-        err, prop = cudart.cudaGetDeviceProperties(device)
-        if err != cudart.cudaError_t.cudaSuccess:
-            raise EngineBuildError(f"CUDA device {device} is not available ({err}); an engine is built on the GPU it runs on")
-        name = prop.name.decode(errors="replace") if isinstance(prop.name, bytes) else str(prop.name)
-        return f"{prop.major}.{prop.minor}", name.strip("\x00 ")
-    try:
-        import torch
-    except ImportError:
-        raise EngineBuildError("cannot query the GPU: install cuda-python (pip install 'deblur-sdk[trt]')") from None
-    if not torch.cuda.is_available():
-        raise EngineBuildError("no CUDA GPU visible; an engine is built on the GPU it runs on")
-    major, minor = torch.cuda.get_device_capability(device)
-    return f"{major}.{minor}", torch.cuda.get_device_name(device)
+def use_device(device: int) -> contextlib.AbstractContextManager[None]:
+    """CUDA device ``device`` current on this thread while the builder runs: TensorRT builds (and the
+    AOT kernels compile) on the current device. The SDK's one CUDA layer does it (cuda-python or pycuda)."""
+    from sdk.backends.cuda_runtime import load_cuda_api
+
+    return load_cuda_api().activate(device)
 
 
 # --------------------------------------------------------------------------- options
@@ -292,15 +280,53 @@ def to_float16_onnx(onnx_path: str | os.PathLike[str], out_path: str | os.PathLi
 
 
 def _static_op_check(onnx_path: Path, version: TensorRTVersion) -> str | None:
-    """Operator check before parsing; ``None`` when the onnx package is absent (runtime-only install)."""
+    """Operator check before parsing (the deblur plugin ops count as supported where they run);
+    ``None`` when the onnx package is absent (runtime-only install)."""
     try:
-        from .opcheck import check_tensorrt_compatibility
+        from .opcheck import check_tensorrt_compatibility, deblur_plugin_ops
     except ImportError:
         return None
-    report = check_tensorrt_compatibility(onnx_path, (version.ops_target,))
+    report = check_tensorrt_compatibility(onnx_path, (version.ops_target,), plugins=deblur_plugin_ops())
     if not report.ok:
         raise EngineBuildError(f"{onnx_path} cannot be parsed by TensorRT {version}:\n{report.format()}")
     return report.format()
+
+
+def plugin_nodes(onnx_path: Path) -> dict[str, bool]:
+    """``{op_type: aot}`` of the fused-op (``deblur`` domain) nodes of an ONNX file; empty for a standard export."""
+    try:
+        import onnx
+    except ImportError:
+        # A runtime-only install: a fused export names its plugin namespace in every custom node.
+        if b"plugin_namespace" in onnx_path.read_bytes():
+            raise EngineBuildError(f"{onnx_path} has TensorRT plugin nodes; building it needs the onnx package "
+                                   "(pip install onnx) to find them") from None
+        return {}
+    from kernels.trt_plugins import NAMESPACE
+
+    model = onnx.load(os.fspath(onnx_path), load_external_data=False)
+    found: dict[str, bool] = {}
+    for node in model.graph.node:
+        if node.domain == NAMESPACE:
+            aot = any(a.name == "aot" and onnx.helper.get_attribute_value(a) == 1 for a in node.attribute)
+            found[node.op_type] = found.get(node.op_type, False) or aot
+    return found
+
+
+def _register_plugins(nodes: dict[str, bool], version: TensorRTVersion) -> list[str]:
+    """Register the deblur plugins before parsing: TensorRT's parser looks each custom node up by name
+    in the plugin registry and fails on one it does not find. AOT only when a node asks for it."""
+    from kernels import trt_plugins
+
+    aot = any(nodes.values())
+    if aot and (version.major, version.minor) < trt_plugins.AOT_MIN_VERSION:
+        raise EngineBuildError(f"this ONNX asks for the ahead-of-time plugins (aot=1), which need TensorRT >= "
+                               f"{'.'.join(map(str, trt_plugins.AOT_MIN_VERSION))}; TensorRT {version} is installed: "
+                               "re-export with `deblur export MODEL --to onnx --fused --jit`")
+    try:
+        return trt_plugins.register_plugins(aot=aot)
+    except RuntimeError as exc:
+        raise EngineBuildError(f"cannot build the fused-op ONNX: {exc}") from None
 
 
 # --------------------------------------------------------------------------- the build
@@ -348,7 +374,7 @@ def _pin_layers(network: trt.INetworkDefinition, names: tuple[str, ...]) -> tupl
     wanted = set(names)
     pinned = []
     for i in range(network.num_layers):
-        layer = network.get_layer(i)
+        layer: trt.ILayer = network.get_layer(i)
         if layer.name not in wanted:
             continue
         float_outputs = [j for j in range(layer.num_outputs)
@@ -389,76 +415,86 @@ def build_engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLi
     plan = plan_build(version, options.precision, fp32_layers)
     compute_capability, gpu_name = gpu_compute_capability(device)
     op_check = _static_op_check(onnx_path, version) if options.check_ops else None
+    fused = plugin_nodes(onnx_path)
+    plugins = _register_plugins(fused, version) if fused else []
     start = time.perf_counter()
 
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    flags = 0
-    if plan.explicit_batch_flag:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    with tempfile.TemporaryDirectory() as tmp:
-        source = onnx_path
-        if plan.convert_onnx_to_fp16:
-            source = to_float16_onnx(onnx_path, Path(tmp) / "fp16.onnx", fp32_layers)
-        if not parser.parse_from_file(str(source)):
-            raise EngineBuildError(f"TensorRT {version} could not parse {onnx_path}:\n{_parse_errors(parser)}")
+    with use_device(device):     # the builder (and the AOT kernels' compile) work on the current device
+        logger = trt.Logger(trt.Logger.WARNING)
+        builder = trt.Builder(logger)
+        flags = 0
+        if plan.explicit_batch_flag:
+            flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+        if plan.strongly_typed_flag:
+            flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        network: trt.INetworkDefinition = builder.create_network(flags)
+        parser = trt.OnnxParser(network, logger)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = onnx_path
+            if plan.convert_onnx_to_fp16:
+                source = to_float16_onnx(onnx_path, Path(tmp) / "fp16.onnx", fp32_layers)
+            if not parser.parse_from_file(str(source)):
+                raise EngineBuildError(f"TensorRT {version} could not parse {onnx_path}:\n{_parse_errors(parser)}")
 
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
-    if options.optimization_level is not None:
-        config.builder_optimization_level = options.optimization_level
-    if plan.fp16_flag:
-        config.set_flag(trt.BuilderFlag.FP16)
-    if plan.int8_flag:
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = options.int8_calibrator
-    pinned: list[str] = []
-    unmatched: list[str] = []
-    if plan.pin_with_layer_precision:
-        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
-        pinned, unmatched = _pin_layers(network, fp32_layers)
-    elif plan.convert_onnx_to_fp16:
-        pinned = list(fp32_layers)
+        config: trt.IBuilderConfig = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
+        if options.optimization_level is not None:
+            config.builder_optimization_level = options.optimization_level
+        if plan.fp16_flag:
+            config.set_flag(trt.BuilderFlag.FP16)
+        if plan.int8_flag:
+            config.set_flag(trt.BuilderFlag.INT8)
+            config.int8_calibrator = options.int8_calibrator
+        pinned: list[str] = []
+        unmatched: list[str] = []
+        if plan.pin_with_layer_precision:
+            config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+            pinned, unmatched = _pin_layers(network, fp32_layers)
+        elif plan.convert_onnx_to_fp16:
+            pinned = list(fp32_layers)
 
-    if network.num_inputs != 1:
-        raise EngineBuildError(f"{onnx_path} has {network.num_inputs} inputs; a deblurring graph has one ({manifest.input_name!r})")
-    input_name = network.get_input(0).name
-    channels = manifest.in_channels
-    profile = builder.create_optimization_profile()
-    (n0, h0, w0), (n1, h1, w1), (n2, h2, w2) = profile_shapes.min, profile_shapes.opt, profile_shapes.max
-    profile.set_shape(input_name, trt.Dims([n0, channels, h0, w0]), trt.Dims([n1, channels, h1, w1]),
-                      trt.Dims([n2, channels, h2, w2]))
-    config.add_optimization_profile(profile)
+        if network.num_inputs != 1:
+            raise EngineBuildError(f"{onnx_path} has {network.num_inputs} inputs; a deblurring graph has one ({manifest.input_name!r})")
+        input_name = network.get_input(0).name
+        channels = manifest.in_channels
+        profile: trt.IOptimizationProfile = builder.create_optimization_profile()
+        (n0, h0, w0), (n1, h1, w1), (n2, h2, w2) = profile_shapes.min, profile_shapes.opt, profile_shapes.max
+        profile.set_shape(input_name, trt.Dims([n0, channels, h0, w0]), trt.Dims([n1, channels, h1, w1]),
+                          trt.Dims([n2, channels, h2, w2]))
+        config.add_optimization_profile(profile)
 
-    if options.timing_cache is not None:
-        previous = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(previous)
-        # A cache from another GPU or TensorRT is refused rather than trusted (its timings would mislead).
-        if not config.set_timing_cache(cache, ignore_mismatch=False):
-            cache = config.create_timing_cache(b"")
-            config.set_timing_cache(cache, ignore_mismatch=False)
+        if options.timing_cache is not None:
+            previous = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
+            cache = config.create_timing_cache(previous)
+            # A cache from another GPU or TensorRT is refused rather than trusted (its timings would mislead).
+            if not config.set_timing_cache(cache, ignore_mismatch=False):
+                cache = config.create_timing_cache(b"")
+                config.set_timing_cache(cache, ignore_mismatch=False)
 
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise EngineBuildError(
-            f"TensorRT {version} could not build {onnx_path} (precision {options.precision}, profile "
-            f"{profile_shapes.to_spec(channels=channels)}); the log above names the layer. A smaller max shape "
-            "or a larger --workspace often helps")
-    _write_atomic(engine_path, bytes(serialized))
-    if options.timing_cache is not None:
-        _write_atomic(options.timing_cache, bytes(config.get_timing_cache().serialize()))
+        serialized = builder.build_serialized_network(network, config)
+        if serialized is None:
+            raise EngineBuildError(
+                f"TensorRT {version} could not build {onnx_path} (precision {options.precision}, profile "
+                f"{profile_shapes.to_spec(channels=channels)}); the log above names the layer. A smaller max shape "
+                "or a larger --workspace often helps")
+        if options.timing_cache is not None:
+            _write_atomic(options.timing_cache, bytes(config.get_timing_cache().serialize()))
 
-    toolchain = dict(manifest.toolchain)
-    toolchain.update(tensorrt=str(version), compute_capability=compute_capability, gpu=gpu_name)
-    engine_manifest = manifest.replace(precision=options.precision, shape_profile=profile_shapes,
-                                       fp32_layers=tuple(pinned), onnx_sha256=file_sha256(onnx_path),
-                                       toolchain=toolchain)
-    engine_manifest.write_sidecar(engine_path)
-    return EngineBuildResult(engine_path=engine_path, manifest=engine_manifest, tensorrt_version=str(version),
-                             seconds=time.perf_counter() - start, pinned_layers=pinned, unmatched_fp32_layers=unmatched,
-                             timing_cache=options.timing_cache, op_check=op_check)
+        toolchain = dict(manifest.toolchain)
+        toolchain.update(tensorrt=str(version), compute_capability=compute_capability, gpu=gpu_name)
+        if fused:
+            # The runtime must register the plugins before deserialising (JIT ones run Python kernels).
+            toolchain["trt_plugins"] = " ".join(f"{p}({'aot' if fused[p.split('::')[-1]] else 'jit'})"
+                                                for p in plugins if p.split("::")[-1] in fused)
+        engine_manifest = manifest.replace(precision=options.precision, shape_profile=profile_shapes,
+                                           fp32_layers=tuple(pinned), onnx_sha256=file_sha256(onnx_path),
+                                           toolchain=toolchain)
+        # The manifest travels inside the engine file (sdk.backends.engine_file); the sidecar stays for tools.
+        _write_atomic(engine_path, pack_engine(bytes(serialized), engine_manifest))
+        engine_manifest.write_sidecar(engine_path)
+        return EngineBuildResult(engine_path=engine_path, manifest=engine_manifest, tensorrt_version=str(version),
+                                 seconds=time.perf_counter() - start, pinned_layers=pinned, unmatched_fp32_layers=unmatched,
+                                 timing_cache=options.timing_cache, op_check=op_check)
 
 
 def ensure_engine(onnx_path: str | os.PathLike[str], cache_dir: str | os.PathLike[str],

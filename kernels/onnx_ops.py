@@ -40,6 +40,7 @@ from .attention_fusion import attention_fusion_reference
 from .dispatch import custom_op_export
 from .pixel_attention import pixel_attention_reference
 from .self_attention import self_attention_reference
+from .trt_plugins import AOT_PLUGINS
 
 DOMAIN = "deblur"
 DOMAIN_VERSION = 1
@@ -150,13 +151,21 @@ def register_onnx_schemas() -> None:
         attributes = [OpSchema.Attribute("plugin_namespace", OpSchema.AttrType.STRING,
                                          "TensorRT plugin namespace"),
                       OpSchema.Attribute("aot", OpSchema.AttrType.INT,
-                                         "1: TensorRT uses the plugin's ahead-of-time kernel")]
+                                         "1: TensorRT uses the plugin's ahead-of-time kernel, 0: the JIT one; "
+                                         "absent where the plugin has only one", required=False)]
         attributes += [OpSchema.Attribute(name, OpSchema.AttrType.FLOAT, name) for name in floats]
         onnx.defs.register_schema(OpSchema(
             op_type, DOMAIN, DOMAIN_VERSION, inputs=[parameter(n) for n in inputs],
             outputs=[parameter(n) for n in outputs],
             type_constraints=[("T", FLOAT_TYPES, "floating-point tensors")], attributes=attributes))
     _schemas_registered = True
+
+
+def node_aot_attribute(op_type: str, aot: bool) -> dict[str, int]:
+    """The ``aot`` attribute of one node: TensorRT's parser takes ``aot=1`` as "use the AOT
+    implementation or fail" and ``aot=0`` as "use the JIT one", so a plugin without an ``aot_impl``
+    (attention_fusion) gets no attribute and runs the only implementation it has."""
+    return {"aot": int(aot)} if op_type in AOT_PLUGINS else {}
 
 
 def translation_table(aot: bool = False) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -166,22 +175,24 @@ def translation_table(aot: bool = False) -> dict[Callable[..., Any], Callable[..
     from onnxscript.values import Op, Opset
 
     deblur = Opset(DOMAIN, DOMAIN_VERSION)
-    plugin = {"plugin_namespace": DOMAIN, "aot": int(aot)}
+
+    def plugin(op_type: str) -> dict[str, Any]:
+        return {"plugin_namespace": DOMAIN, **node_aot_attribute(op_type, aot)}
 
     def pixel_attention(x: Any, weight: Any, bias: Any) -> Any:
-        return Op(deblur, "pixel_attention")(x, weight, bias, **plugin)
+        return Op(deblur, "pixel_attention")(x, weight, bias, **plugin("pixel_attention"))
 
     def pixel_attention_map(x: Any, weight: Any, bias: Any) -> Any:
-        return Op(deblur, "pixel_attention_map")(x, weight, bias, **plugin)
+        return Op(deblur, "pixel_attention_map")(x, weight, bias, **plugin("pixel_attention_map"))
 
     def attention_fusion(maps: Sequence[Any], fuse_weight: Any, fuse_bias: Any, dw_weight: Any,
                          pw_weight: Any, features: Any) -> Any:
         stacked = opset18.Concat(*maps, axis=1)
         return Op(deblur, "attention_fusion")(stacked, fuse_weight, fuse_bias, dw_weight, pw_weight, features,
-                                              **plugin)
+                                              **plugin("attention_fusion"))
 
     def self_attention(q: Any, k: Any, v: Any, scale: float) -> Any:
-        return Op(deblur, "self_attention")(q, k, v, scale=float(scale), **plugin)
+        return Op(deblur, "self_attention")(q, k, v, scale=float(scale), **plugin("self_attention"))
 
     ops = torch.ops.deblur
     return {
@@ -196,9 +207,71 @@ def translation_table(aot: bool = False) -> dict[Callable[..., Any], Callable[..
 def fused_op_export(aot: bool = False) -> Iterator[dict[Callable[..., Any], Callable[..., Any]]]:
     """Within the block the public ops export as ``deblur`` custom nodes; yields the translation table.
 
-    ``aot=True`` marks the nodes so TensorRT (>= 10.9) embeds the plugins' ahead-of-time Triton
-    kernels in the engine instead of calling back into Python.
+    ``aot=True`` marks the nodes whose plugin has an ahead-of-time implementation so TensorRT
+    (>= 10.9) embeds their Triton kernels in the engine instead of calling back into Python;
+    ``attention_fusion`` stays JIT either way (see :func:`node_aot_attribute`).
     """
     table = translation_table(aot)
     with custom_op_export():
         yield table
+
+
+# --- the same nodes for onnx's reference evaluator (parity checks without TensorRT) -------------------
+
+def reference_ops() -> list[type]:
+    """``new_ops`` for :class:`onnx.reference.ReferenceEvaluator`: each ``deblur`` node computed by the
+    PyTorch reference of its kernel, so a fused-op ONNX can be checked against PyTorch on a CPU.
+
+    Example::
+
+        >>> from onnx.reference import ReferenceEvaluator
+        >>> session = ReferenceEvaluator("fused.onnx", new_ops=reference_ops())    # doctest: +SKIP
+        >>> (y,) = session.run(None, {"input": x})                                  # doctest: +SKIP
+    """
+    import numpy as np
+    from onnx.reference.op_run import OpRun
+
+    def tensor(a: Any) -> torch.Tensor:
+        return torch.from_numpy(np.array(a, copy=True))
+
+    def numpy(t: torch.Tensor, like: Any) -> Any:
+        return t.detach().numpy().astype(like.dtype, copy=False)
+
+    class PixelAttention(OpRun):
+        op_domain = DOMAIN
+
+        def _run(self, x: Any, weight: Any, bias: Any, plugin_namespace: Any = None, aot: Any = None) -> Any:
+            out = pixel_attention_reference(tensor(x), tensor(weight), tensor(bias))
+            assert isinstance(out, torch.Tensor)
+            return (numpy(out, x),)
+
+    class PixelAttentionMap(OpRun):
+        op_domain = DOMAIN
+
+        def _run(self, x: Any, weight: Any, bias: Any, plugin_namespace: Any = None, aot: Any = None) -> Any:
+            out, attn = pixel_attention_reference(tensor(x), tensor(weight), tensor(bias), return_map=True)
+            return numpy(out, x), numpy(attn, x)
+
+    class AttentionFusion(OpRun):
+        op_domain = DOMAIN
+
+        def _run(self, maps: Any, fuse_weight: Any, fuse_bias: Any, dw_weight: Any, pw_weight: Any,
+                 features: Any, plugin_namespace: Any = None, aot: Any = None) -> Any:
+            # The node's single maps input is the concatenation of the k maps: one map of k*C channels.
+            out = attention_fusion_reference([tensor(maps)], tensor(fuse_weight), tensor(fuse_bias), tensor(dw_weight),
+                                             tensor(pw_weight), tensor(features))
+            return (numpy(out, features),)
+
+    class SelfAttention(OpRun):
+        op_domain = DOMAIN
+
+        def _run(self, q: Any, k: Any, v: Any, scale: Any = None, plugin_namespace: Any = None,
+                 aot: Any = None) -> Any:
+            return (numpy(self_attention_reference(tensor(q), tensor(k), tensor(v), float(scale)), q),)
+
+    classes = {"pixel_attention": PixelAttention, "pixel_attention_map": PixelAttentionMap,
+               "attention_fusion": AttentionFusion, "self_attention": SelfAttention}
+    assert set(classes) == set(NODES)
+    for name, cls in classes.items():
+        cls.__name__ = name          # the evaluator matches a class to a node by (op_domain, __name__)
+    return list(classes.values())

@@ -17,10 +17,14 @@ attention_fusion           no      two kernels (fuse 1x1, then depthwise/pointwi
                                    carries exactly one kernel, so this one is JIT (Python at run time)
 =========================  ======  ===================================================================
 
-Use: export with :func:`kernels.onnx_ops.fused_op_export` (``aot=True`` marks the nodes for the
-ahead-of-time kernels), call :func:`register_plugins`, then parse and build as usual; TensorRT's ONNX
-parser maps each ``deblur`` node to the plugin of the same name. Inputs and outputs are LINEAR
-(NCHW / (B, C, N)) FP16 or FP32.
+Use: ``deblur export MODEL --to engine --fused`` (or :func:`export.fused.export_fused_onnx`, then
+:func:`export.tensorrt.build_engine`, which calls :func:`register_plugins` before parsing); TensorRT's ONNX
+parser maps each ``deblur`` node to the plugin of the same name. Nodes whose plugin has an AOT kernel carry
+``aot=1`` (or ``aot=0`` for ``--jit``); attention_fusion carries no ``aot`` attribute, since an ``aot=1`` on a
+plugin without ``aot_impl`` makes TensorRT refuse the node. Inputs and outputs are LINEAR (NCHW / (B, C, N))
+FP16 or FP32. The AOT PTX is written in the ISA :func:`ptx_version` pins (8.0), which every driver a
+TensorRT 10.x for CUDA 12 runs on loads (and JetPack 6's CUDA 12.2/12.6 drivers, should a TensorRT >= 10.9
+ever run there).
 
 Versions: ``tensorrt.plugin`` needs TensorRT >= 10.6; ahead-of-time plugins (the Triton PTX is
 embedded in the engine, so ``trtexec`` or C++ can run it without Python) need >= 10.9. Triton >= 3.3
@@ -45,6 +49,24 @@ NAMESPACE = "deblur"
 JIT_MIN_VERSION = (10, 6)
 AOT_MIN_VERSION = (10, 9)
 PLUGINS = ("pixel_attention", "pixel_attention_map", "self_attention", "attention_fusion")
+# The plugins with an ``aot_impl``; attention_fusion runs two kernels, so it has only the JIT one.
+AOT_PLUGINS = frozenset({"pixel_attention", "pixel_attention_map", "self_attention"})
+
+# PTX ISA of the AOT kernels, as ``ptx_version`` (major * 10 + minor). The driver JIT-compiles the
+# embedded PTX and refuses an ISA newer than itself; Triton otherwise writes its bundled ptxas's ISA
+# (9.x with triton 3.9). 8.0 is what a CUDA 12.0 driver takes, the oldest TensorRT 10.x for CUDA 12
+# runs on, and below JetPack 6's drivers (CUDA 12.2 in 6.0: ISA 8.2; 12.6 in 6.1/6.2: ISA 8.5).
+# Newer architectures need a newer ISA than that floor (sm_90a: 8.0, sm_100: 8.6, sm_120: 8.7).
+PTX_ISA_FLOOR = 80
+_PTX_ISA_MIN = {90: 80, 100: 86, 101: 86, 103: 88, 120: 87, 121: 88}
+
+
+AOT_ATTENTION_WARPS = 8
+
+
+def ptx_version(capability: int) -> int:
+    """The PTX ISA the AOT kernels for ``sm_<capability>`` are written in: ``ptx_version(87) == 80``."""
+    return max(PTX_ISA_FLOOR, _PTX_ISA_MIN.get(capability, 0))
 
 _registered: list = []
 
@@ -140,12 +162,16 @@ class AotKernel:
         return ASTSource(fn=fn, signature=signature, constexprs=constants)
 
     def compile(self, target: Any = None) -> Any:
-        """PTX and metadata; ``target`` (a ``GPUTarget``) defaults to the GPU of this process."""
+        """PTX and metadata; ``target`` (a ``GPUTarget``) defaults to the GPU of this process.
+        The PTX ISA is pinned by :func:`ptx_version`, so the driver that runs the engine can load it."""
         import triton
 
         from .triton_common import LAUNCH_OPTIONS, stdlib_flavour
 
-        options = {"num_warps": self.num_warps, "num_stages": self.num_stages, **LAUNCH_OPTIONS}
+        if target is None:
+            target = triton.runtime.driver.active.get_current_target()
+        options = {"num_warps": self.num_warps, "num_stages": self.num_stages, **LAUNCH_OPTIONS,
+                   "ptx_version": ptx_version(int(target.arch))}
         with stdlib_flavour(False):
             return triton.compile(self.source(), target=target, options=options)
 
@@ -196,7 +222,10 @@ def self_attention_aot(type_string: str, qk_channels: int, v_channels: int, scal
                   **{f"stride_{t}n": 1 for t in "qkvo"}, "lse_ptr": None, "WRITE_LSE": False,
                   "BLOCK_M": cfg["BLOCK_M"], "BLOCK_N": cfg["BLOCK_N"], "BLOCK_D": cfg["BLOCK_D"],
                   "BLOCK_DV": cfg["BLOCK_DV"], "DOT_PRECISION": dot_precision(dtype), "ACC": accumulator(dtype)}
-    return AotKernel(sa._attention_fwd_kernel, runtime, constexprs, cfg["num_warps"], cfg["num_stages"], cfg)
+    # The AOT kernel's strides are runtime values without Triton's 16-divisibility hints (the shapes are
+    # dynamic), so its addressing costs registers: at the JIT path's 4 warps C=128 spills 120 B at sm_87
+    # (255 registers); 8 warps share the tile and stay spill-free (201 at sm_87, 155 at sm_90).
+    return AotKernel(sa._attention_fwd_kernel, runtime, constexprs, AOT_ATTENTION_WARPS, cfg["num_stages"], cfg)
 
 
 def _define_plugins(aot: bool) -> None:
@@ -210,7 +239,10 @@ def _define_plugins(aot: bool) -> None:
     from .triton_common import pixel_view
 
     formats = "LINEAR"
-    KernelReturn = tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]
+    if aot:
+        # KernelLaunchParams/SymIntExprs exist only in TensorRT >= 10.9 with AOT support (tensorrt.plugin
+        # defines KernelLaunchParams under IS_AOT_ENABLED); touching them on 10.6-10.8 raises AttributeError.
+        KernelReturn = tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymIntExprs]
 
     def on_stream(stream: int) -> Any:
         return torch.cuda.stream(torch.cuda.ExternalStream(stream))
@@ -253,29 +285,30 @@ def _define_plugins(aot: bool) -> None:
                         outputs, tactic: int) -> KernelReturn:
                 return _pixel_attention_aot(x, weight, outputs)
 
+    if aot:
+        def _pixel_attention_aot(x: Any, weight: Any, outputs: Any) -> Any:
+            c = _constant(weight.shape_expr[0], "pixel_attention channel count")
+            aot_kernel = pixel_attention_aot(_type_string(trt, x.dtype), c, write_map=len(outputs) > 1)
+            cfg = aot_kernel.config
+            batch, hw = x.shape_expr[0], x.shape_expr[2] * x.shape_expr[3]
+            tiles = trtp.cdiv(hw, cfg["BLOCK_P"])
+            values = {"n_pixels": hw, "tiles_per_image": tiles, "total_tiles": tiles * batch,
+                      "stride_xb": hw * c, "stride_xc": hw, "stride_yb": hw * c, "stride_yc": hw}
+            compiled = aot_kernel.compile()
+            params = trtp.KernelLaunchParams()
+            if "BLOCK_C" in aot_kernel.constexprs:
+                # One program per tile: the persistent loop then runs exactly once.
+                params.grid_x = tiles * batch
+            else:
+                params.grid_x = (c + cfg["BLOCK_CO"] - 1) // cfg["BLOCK_CO"]
+                params.grid_y = tiles * batch
+            params.block_x = compiled.metadata.num_warps * 32
+            params.shared_mem = compiled.metadata.shared
+            extra = trtp.SymIntExprs.from_tuple([trtp.SymInt32(values[name]) for name in aot_kernel.scalars])
+            return compiled.metadata.name, compiled.asm["ptx"], params, extra
+
     define_pixel_attention(f"{NAMESPACE}::pixel_attention", 1)
     define_pixel_attention(f"{NAMESPACE}::pixel_attention_map", 2)
-
-    def _pixel_attention_aot(x: Any, weight: Any, outputs: Any) -> Any:
-        c = _constant(weight.shape_expr[0], "pixel_attention channel count")
-        aot_kernel = pixel_attention_aot(_type_string(trt, x.dtype), c, write_map=len(outputs) > 1)
-        cfg = aot_kernel.config
-        batch, hw = x.shape_expr[0], x.shape_expr[2] * x.shape_expr[3]
-        tiles = trtp.cdiv(hw, cfg["BLOCK_P"])
-        values = {"n_pixels": hw, "tiles_per_image": tiles, "total_tiles": tiles * batch,
-                  "stride_xb": hw * c, "stride_xc": hw, "stride_yb": hw * c, "stride_yc": hw}
-        compiled = aot_kernel.compile()
-        params = trtp.KernelLaunchParams()
-        if "BLOCK_C" in aot_kernel.constexprs:
-            # One program per tile: the persistent loop then runs exactly once.
-            params.grid_x = tiles * batch
-        else:
-            params.grid_x = (c + cfg["BLOCK_CO"] - 1) // cfg["BLOCK_CO"]
-            params.grid_y = tiles * batch
-        params.block_x = compiled.metadata.num_warps * 32
-        params.shared_mem = compiled.metadata.shared
-        extra = trtp.SymIntExprs.from_tuple([trtp.SymInt32(values[name]) for name in aot_kernel.scalars])
-        return compiled.metadata.name, compiled.asm["ptx"], params, extra
 
     # --- self attention --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from .backends import Backend, EngineCompatibilityError, ModelLoadError, NonFini
 from .blur import blur_score, is_sharp
 from .deblurrer import Deblurrer, DeblurrerInfo, PreparedFrame, default_model_path
 from .manifest import Manifest, ManifestError
+from .serving import RemoteDeblurrer
 from .stream import (
     CallbackSink,
     Frame,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "CallbackSink", "Deblurrer", "DeblurrerInfo", "EngineCompatibilityError", "Frame", "ImageFileSink",
     "ImageFolderSink", "Manifest", "ManifestError", "ModelLoadError", "NonFiniteOutputError", "NullSink",
-    "PreparedFrame", "StatsSnapshot", "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
+    "PreparedFrame", "RemoteDeblurrer", "StatsSnapshot", "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource",
+    "WindowSink", "__version__",
     "blur_score", "default_model_path", "is_sharp", "open_sink", "run",
 ]

@@ -128,7 +128,7 @@ class Deblurrer:
             (switch once to a float32 twin of the backend and recompute).
         max_pixels: the memory budget, in pixels, above which frames are tiled.
         backend_options: passed to the backend (e.g. ``threads=2`` for ONNX Runtime, ``cuda_graph=True``
-            for TensorRT).
+            for TensorRT; ``manifest=sdk.Manifest(...)`` for a TensorRT plan that carries none).
     """
 
     def __init__(self, model: str | os.PathLike[str] | Backend | None = None, *, backend: str = "auto",

@@ -31,6 +31,10 @@ from .models import DeblurNet, build
 CHECKPOINT_FORMAT = 1
 
 
+# Single-stage RDAFNet checkpoints from before the ``norm`` option record no norm: all were InstanceNorm.
+LEGACY_INSTANCE_NORM = ("rdafnet-single", "rdafnet-small", "rdafnet-nano")
+
+
 def toolchain() -> dict[str, str]:
     return {"torch": torch.__version__.split("+")[0]}
 
@@ -119,7 +123,10 @@ def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[D
     ``use_ema`` picks the exponential-moving-average weights when the checkpoint has them.
     """
     ckpt = load_checkpoint(path)
-    model = build(ckpt["model_name"], **ckpt.get("model_kwargs", {}))
+    kwargs = dict(ckpt.get("model_kwargs", {}))
+    if ckpt["model_name"] in LEGACY_INSTANCE_NORM and "norm" not in kwargs:
+        kwargs["norm"] = "instance"   # written before single-stage RDAFNet had a norm option
+    model = build(ckpt["model_name"], **kwargs)
     key = "ema_state_dict" if use_ema and ckpt.get("ema_state_dict") is not None else "state_dict"
     try:
         model.load_state_dict(ckpt[key])

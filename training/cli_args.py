@@ -13,9 +13,10 @@ HELP = "train a model from a YAML config (multi-GPU: torchrun --nproc_per_node=K
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True,
                         help="YAML config: a path, or the name of one in training/configs (e.g. rdafnet-nano-synthetic-cpu)")
-    parser.add_argument("--data", required=True,
+    parser.add_argument("--data", default=None,
                         help="dataset folder, e.g. GoPro layout DIR/{train,test}/<seq>/{blur,sharp}/*.png "
-                             "(what `deblur synth` writes)")
+                             "(what `deblur synth` writes); not needed when the config sets data.engine "
+                             "(on-the-fly data), where it names a validation folder instead")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, logs, best.pt")
     parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
                         help="continue exactly from the newest checkpoint in --out (or from CKPT)")

@@ -6,7 +6,8 @@ A config has six sections; every key is optional except ``model.name`` and one o
     model:    {name: rdafnet-nano, kwargs: {}}            # training.models.build(name, **kwargs)
     loss:     {fft_weight: 0.1}                           # training.losses.loss_for(architecture, **loss)
     data:     {crop: 128, batch_size: 8, augment: true, num_workers: 2,
-               train_split: train, val_split: test, val_max_images: 16}
+               train_split: train, val_split: test, val_max_images: 16,
+               engine: null, val_preset: mixed, val_crop: 256}     # engine: on-the-fly data
     optim:    {name: adam, lr: 2.0e-4, betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.0, grad_clip: null}
     schedule: {name: cosine, warmup: 0, hold: 0, min_lr: 1.0e-6}   # warmup/hold in train.epochs or steps units
     train:    {epochs: null, steps: 3000, seed: 0, amp: auto, ema_decay: null,
@@ -57,6 +58,12 @@ class DataConfig:
     train_split: str = "train"
     val_split: str = "test"
     val_max_images: int | None = None
+    # On-the-fly data (training.data.engine): EngineConfig fields, crop taken from data.crop.
+    # Set (even to {}) to train on fresh samples; validation then uses the engine's held-out
+    # sources with preset val_preset at val_crop, unless --data names a folder.
+    engine: dict[str, Any] | None = None
+    val_preset: str = "mixed"
+    val_crop: int = 256
 
 
 @dataclass
@@ -146,6 +153,14 @@ class TrainConfig:
         for name in ("crop", "batch_size"):
             if getattr(self.data, name) < 1:
                 raise bad(f"data.{name} must be positive")
+        if self.data.engine is not None:
+            from .data.engine import EngineConfig
+
+            try:
+                EngineConfig.from_dict({**self.data.engine, "crop": self.data.crop})
+                EngineConfig.preset(self.data.val_preset, crop=self.data.val_crop)
+            except (TypeError, ValueError) as exc:
+                raise bad(f"data.engine: {exc}") from None
         if self.data.num_workers < 0:
             raise bad("data.num_workers must be >= 0")
         if self.optim.name not in OPTIMIZERS:

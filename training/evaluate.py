@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,6 +124,34 @@ def evaluate(model: DeblurNet, dataset: Dataset, *, device: torch.device | str =
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             output = restore(model, blur)[0].float()
         out8, blur8, sharp8 = to_uint8(output), to_uint8(sample["blur"]), to_uint8(sample["sharp"])
+        scores.append(ImageScore(str(sample["name"]), *psnr_ssim(blur8, sharp8), *psnr_ssim(out8, sharp8)))
+        if out_dir is not None:
+            path = _save_path(out_dir, str(sample["name"]))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_rgb(path, out8)
+    return scores
+
+
+def evaluate_deblurrer(deblurrer: Any, dataset: Dataset, *, max_images: int | None = None,
+                       save_dir: str | os.PathLike[str] | None = None, progress: bool = True) -> list[ImageScore]:
+    """Score an ``sdk.Deblurrer`` (what users run: its own pre/post-processing, tiling, backend) on
+    ``dataset``: every blurred image goes in as 8-bit RGB, the 8-bit output is scored.
+
+    Example::
+
+        >>> scores = evaluate_deblurrer(sdk.Deblurrer("model.onnx", color="rgb"), dataset)
+    """
+    from .data.imageio import write_rgb
+
+    if getattr(deblurrer, "color", "rgb") != "rgb":
+        raise ValueError("pass a Deblurrer made with color='rgb': the datasets hold RGB images")
+    indices = spread_indices(len(dataset), max_images)  # type: ignore[arg-type]
+    out_dir = Path(save_dir) if save_dir is not None else None
+    scores = []
+    for i in tqdm(indices, desc="eval", unit="img", disable=not progress, leave=False):
+        sample = dataset[i]
+        blur8, sharp8 = to_uint8(sample["blur"]), to_uint8(sample["sharp"])
+        out8 = deblurrer.process(blur8)
         scores.append(ImageScore(str(sample["name"]), *psnr_ssim(blur8, sharp8), *psnr_ssim(out8, sharp8)))
         if out_dir is not None:
             path = _save_path(out_dir, str(sample["name"]))

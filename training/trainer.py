@@ -369,6 +369,16 @@ class Trainer:
     def _datasets(self, root: str | None, train_set: Dataset | None,
                   val_set: Dataset | None) -> tuple[Dataset, Dataset | None]:
         cfg = self.config
+        if cfg.data.engine is not None:
+            from .data.engine import EngineConfig, EngineDataset, bundled_sources
+
+            if train_set is None:
+                engine = EngineConfig.from_dict({**cfg.data.engine, "crop": cfg.data.crop})
+                train_set = EngineDataset(bundled_sources("train"), engine, seed=cfg.train.seed)
+            if val_set is None and root is None:
+                preset = EngineConfig.preset(cfg.data.val_preset, crop=cfg.data.val_crop)
+                val_set = EngineDataset(bundled_sources("validation"), preset, seed=cfg.train.seed, fixed=True,
+                                        length=cfg.data.val_max_images or 64)
         if train_set is None or val_set is None:
             if root is None:
                 raise ValueError("give data_root (a dataset folder) or both train_set and val_set")

@@ -5,15 +5,28 @@ cuda-python (``cuda.bindings.runtime``, or ``cuda.cudart`` in cuda-python < 12.6
 TensorRT's own samples use since 10.14, and :class:`PyCudaApi` for devices (older JetPacks) that have
 pycuda instead. Tests substitute a fake :class:`CudaApi` to check the backend's logic without a GPU.
 
+CUDA's "current device" is per thread (cuda-python: the device's primary context, made current by
+``cudaSetDevice``; pycuda: a context stack per thread). A backend may be made on one thread and run on
+another (``sdk.run`` infers on its own thread), so every call that touches the GPU runs inside
+:meth:`CudaApi.activate`, which makes the device current on the calling thread.
+
+A failure to reach the driver (none installed, one too old for this cuda-python, no GPU visible) is a
+:class:`CudaDriverError` whose message names CUDA's own error and says how to fix it.
+
 Example::
 
     >>> cuda = load_cuda_api()
-    >>> ptr = cuda.malloc(1 << 20); stream = cuda.stream_create()
+    >>> with cuda.activate(0):
+    ...     ptr = cuda.malloc(1 << 20); stream = cuda.stream_create()
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,8 +49,8 @@ class GpuInfo:
 class CudaApi(Protocol):
     """What the TensorRT backend needs from CUDA. Handles (pointers, streams, graphs) are ints."""
 
-    def device_count(self) -> int: ...
-    def set_device(self, index: int) -> None: ...
+    def device_count(self) -> int: ...                        # raises CudaDriverError when the driver fails
+    def activate(self, index: int) -> contextlib.AbstractContextManager[None]: ...   # device current on this thread
     def device_info(self, index: int) -> GpuInfo: ...
     def malloc(self, nbytes: int) -> int: ...
     def free(self, ptr: int) -> None: ...
@@ -58,6 +71,73 @@ class CudaError(RuntimeError):
     """A CUDA runtime call failed; the message names the call and CUDA's own error string."""
 
 
+class CudaDriverError(CudaError):
+    """The CUDA driver cannot be used: none installed, too old for this cuda-python, or no GPU visible."""
+
+
+# Error names (runtime API, driver API) that mean "the driver or GPU is not usable", not "this call was wrong".
+_NO_DEVICE = ("cudaErrorNoDevice", "CUDA_ERROR_NO_DEVICE", "no cuda-capable device")
+_OLD_DRIVER = ("cudaErrorInsufficientDriver", "CUDA_ERROR_INSUFFICIENT_DRIVER",
+               "driver version is insufficient")
+_DRIVER_MISMATCH = ("cudaErrorSystemDriverMismatch", "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH",
+                    "system has unsupported display driver")
+_COMPAT = ("cudaErrorCompatNotSupportedOnDevice", "CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE",
+           "forward compatibility was attempted on non supported hw")
+_NO_DRIVER_LIBRARY = ("DynamicLibNotFoundError", "libcuda.so")
+JETSON_INSTALL = "pip install 'deblur-sdk[jetson]'"
+
+
+def _cuda_version(encoded: int) -> str:
+    return f"{encoded // 1000}.{encoded % 1000 // 10}"
+
+
+def explain_driver_error(error: str, *, driver_version: int | None, runtime_version: int | None,
+                         binding: str = "cuda-python") -> str | None:
+    """What a driver-level CUDA error means and how to fix it, or ``None`` for any other error.
+
+    ``error``: CUDA's error name or message (``cudaErrorInsufficientDriver``, ``CUDA_ERROR_NO_DEVICE``,
+    pycuda's "cuInit failed: no CUDA-capable device is detected"). Versions are CUDA's encoding
+    (12060 = 12.6); ``driver_version`` 0 means no driver is loaded.
+
+    >>> explain_driver_error("cudaErrorNoDevice", driver_version=12060, runtime_version=12090).startswith(
+    ...     "the NVIDIA driver (CUDA 12.6) sees no GPU (cudaErrorNoDevice)")
+    True
+    """
+    lowered = error.lower()
+
+    def says(names: tuple[str, ...]) -> bool:
+        return any(n.lower() in lowered for n in names)
+
+    cpu = "or run the .onnx model on CPU with ONNX Runtime"
+    if says(_NO_DRIVER_LIBRARY) or (says(_OLD_DRIVER) and not driver_version):
+        return (f"no NVIDIA driver is loaded on this machine ({error}; driver version 0): TensorRT engines need an "
+                "NVIDIA GPU and its driver. Desktop: install the NVIDIA driver and check `nvidia-smi`; Jetson: "
+                f"flash a JetPack 6 image; in a container: run it with `--gpus all` (or `--runtime nvidia`); {cpu}")
+    if says(_OLD_DRIVER):
+        built = f"CUDA {_cuda_version(runtime_version)}" if runtime_version else "a newer CUDA"
+        major = driver_version // 1000 if driver_version else 12
+        match = (f"pip install 'cuda-python>={major}.0,<{major + 1}' (on Jetson with JetPack 6: {JETSON_INSTALL})"
+                 if binding == "cuda-python" else f"rebuild {binding} with the CUDA {major} toolkit")
+        return (f"the NVIDIA driver supports CUDA {_cuda_version(driver_version or 0)}, but {binding} is built for "
+                f"{built} ({error}). Install the {binding} that matches the driver: {match}, "
+                "or update the NVIDIA driver")
+    if says(_NO_DEVICE):
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        driver = f" (CUDA {_cuda_version(driver_version)})" if driver_version else ""
+        hint = f"; CUDA_VISIBLE_DEVICES={visible!r} is set and may hide it" if visible is not None else ""
+        return (f"the NVIDIA driver{driver} sees no GPU ({error}): check `nvidia-smi` (Jetson: `tegrastats`), "
+                f"that this user may use the GPU (the 'video' group){hint}; in a container run it with "
+                f"`--gpus all`; {cpu}")
+    if says(_DRIVER_MISMATCH):
+        return (f"the NVIDIA kernel driver and its user-space library (libcuda) are different versions ({error}): "
+                "reboot after a driver update, or reinstall the driver")
+    if says(_COMPAT):
+        return (f"a CUDA forward-compatibility library (cuda-compat) is on the library path, but this GPU does not "
+                f"support it ({error}): remove it from LD_LIBRARY_PATH, or install the cuda-python that matches "
+                f"the driver ({JETSON_INSTALL} on Jetson)")
+    return None
+
+
 def load_cuda_api() -> CudaApi:
     """cuda-python when installed, else pycuda; a clear ImportError when neither is."""
     try:
@@ -68,8 +148,23 @@ def load_cuda_api() -> CudaApi:
         return PyCudaApi()
     except ImportError:
         raise ImportError(
-            "the TensorRT backend needs cuda-python (pip install 'cuda-python>=12') or pycuda for device memory"
+            "the TensorRT backend needs cuda-python for device memory: pip install 'deblur-sdk[trt]' (desktop) "
+            f"or {JETSON_INSTALL} (Jetson, JetPack 6); pycuda works too"
         ) from None
+
+
+def gpu_compute_capability(device: int = 0, cuda: CudaApi | None = None) -> tuple[str, str]:
+    """``("8.7", "Orin")``: compute capability and name of CUDA device ``device`` (the one query for it).
+
+    Raises :class:`CudaDriverError` (with the fix) when there is no usable driver, and ``RuntimeError``
+    when ``device`` is not one of the GPUs here.
+    """
+    cuda = cuda if cuda is not None else load_cuda_api()
+    count = cuda.device_count()
+    if not 0 <= device < count:
+        raise RuntimeError(f"no CUDA GPU {device} here: this machine has {count} GPU(s), numbered from 0")
+    info = cuda.device_info(device)
+    return info.sm, info.name
 
 
 def _pinned_array(ptr: int, nbytes: int) -> np.ndarray:
@@ -89,21 +184,36 @@ class CudaPythonApi:
         self._streams: dict[int, Any] = {}
         self._host: dict[int, int] = {}
 
+    def _version(self, query: str) -> int | None:
+        try:
+            err, value = getattr(self._rt, query)()
+        except Exception:  # noqa: BLE001 — only used to word an error message
+            return None
+        return int(value) if int(err) == 0 else None
+
     def _check(self, call: str, result: Any) -> Any:
         err, *rest = result if isinstance(result, tuple) else (result,)
         if int(err) != 0:
             _, text = self._rt.cudaGetErrorString(err)
-            raise CudaError(f"{call} failed: {text.decode() if isinstance(text, bytes) else text} ({int(err)})")
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            name = getattr(err, "name", str(int(err)))
+            driver = explain_driver_error(name, driver_version=self._version("cudaDriverGetVersion"),
+                                          runtime_version=self._version("cudaRuntimeGetVersion"))
+            if driver is not None:
+                raise CudaDriverError(f"{call} failed: {driver}")
+            raise CudaError(f"{call} failed: {text} ({name} = {int(err)})")
         return rest[0] if len(rest) == 1 else rest
 
     def device_count(self) -> int:
-        try:
-            return int(self._check("cudaGetDeviceCount", self._rt.cudaGetDeviceCount()))
-        except CudaError:
-            return 0  # no driver, or no device: the caller says what that means
+        return int(self._check("cudaGetDeviceCount", self._rt.cudaGetDeviceCount()))
 
-    def set_device(self, index: int) -> None:
+    @contextlib.contextmanager
+    def activate(self, index: int) -> Iterator[None]:
+        # cudaSetDevice makes the device's primary context current on this thread only; it costs well
+        # under a microsecond when the device is already current, so it is done on every call rather
+        # than remembered per thread (other code on the thread may have switched devices in between).
         self._check("cudaSetDevice", self._rt.cudaSetDevice(index))
+        yield
 
     def device_info(self, index: int) -> GpuInfo:
         prop = self._check("cudaGetDeviceProperties", self._rt.cudaGetDeviceProperties(index))
@@ -153,7 +263,11 @@ class CudaPythonApi:
 
     def capture_end(self, stream: int) -> int:
         graph = self._check("cudaStreamEndCapture", self._rt.cudaStreamEndCapture(self._streams[stream]))
-        executable = self._check("cudaGraphInstantiate", self._rt.cudaGraphInstantiate(graph, 0))
+        try:
+            executable = self._check("cudaGraphInstantiate", self._rt.cudaGraphInstantiate(graph, 0))
+        except BaseException:
+            self._rt.cudaGraphDestroy(graph)   # the captured graph is ours to free when it cannot be used
+            raise
         self._graphs[int(executable)] = (graph, executable)
         return int(executable)
 
@@ -162,8 +276,10 @@ class CudaPythonApi:
 
     def graph_destroy(self, graph: int) -> None:
         template, executable = self._graphs.pop(graph)
-        self._check("cudaGraphExecDestroy", self._rt.cudaGraphExecDestroy(executable))
-        self._check("cudaGraphDestroy", self._rt.cudaGraphDestroy(template))
+        try:
+            self._check("cudaGraphExecDestroy", self._rt.cudaGraphExecDestroy(executable))
+        finally:
+            self._check("cudaGraphDestroy", self._rt.cudaGraphDestroy(template))
 
 
 class PyCudaApi:
@@ -172,19 +288,43 @@ class PyCudaApi:
     def __init__(self) -> None:
         import pycuda.driver as driver
 
-        driver.init()
         self._driver: Any = driver
-        self._context: Any = None
+        self._call("cuInit", driver.init)
+        self._contexts: dict[int, Any] = {}
+        self._contexts_lock = threading.Lock()     # two threads' first calls must not retain a context twice
         self._allocations: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
 
-    def device_count(self) -> int:
-        return int(self._driver.Device.count())
+    def _call(self, call: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except self._driver.Error as exc:
+            try:
+                driver_version: int | None = int(self._driver.get_driver_version())
+            except Exception:  # noqa: BLE001 — only used to word an error message
+                driver_version = None
+            explained = explain_driver_error(str(exc), driver_version=driver_version, runtime_version=None,
+                                             binding="pycuda")
+            raise (CudaDriverError(f"{call} failed: {explained}") if explained else
+                   CudaError(f"{call} failed: {exc}")) from None
 
-    def set_device(self, index: int) -> None:
-        if self._context is None:
-            self._context = self._driver.Device(index).retain_primary_context()
-            self._context.push()
+    def device_count(self) -> int:
+        return int(self._call("cuDeviceGetCount", self._driver.Device.count))
+
+    @contextlib.contextmanager
+    def activate(self, index: int) -> Iterator[None]:
+        # pycuda keeps a context stack per thread: push the device's primary context for this call and
+        # pop it after, so any thread may call and none is left holding the context.
+        with self._contexts_lock:
+            context = self._contexts.get(index)
+            if context is None:
+                context = self._contexts[index] = self._call(
+                    "cuDevicePrimaryCtxRetain", lambda: self._driver.Device(index).retain_primary_context())
+        context.push()
+        try:
+            yield
+        finally:
+            self._driver.Context.pop()
 
     def device_info(self, index: int) -> GpuInfo:
         device = self._driver.Device(index)
@@ -192,7 +332,7 @@ class PyCudaApi:
         return GpuInfo(device.name(), (int(major), int(minor)), int(device.total_memory()))
 
     def malloc(self, nbytes: int) -> int:
-        allocation = self._driver.mem_alloc(nbytes)
+        allocation = self._call("cuMemAlloc", self._driver.mem_alloc, nbytes)
         self._allocations[int(allocation)] = allocation
         return int(allocation)
 

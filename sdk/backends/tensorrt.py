@@ -7,9 +7,16 @@ with ``cuda_graph=True`` the enqueue for a fixed shape is captured once into a C
 (a capture that fails turns graphs off, with a warning, and the frame runs without one).
 Device memory comes from cuda-python or pycuda (:mod:`sdk.backends.cuda_runtime`): no PyTorch import.
 
+The manifest comes from the engine file's own header (:mod:`sdk.backends.engine_file`), else from the
+sidecar ``<engine>.json``, else from the caller (``manifest=``); a plan with none of them is refused,
+because guessed value ranges give silently wrong frames.
+
+Every call that touches the GPU runs inside ``cuda.activate(device)``, which makes the engine's GPU
+current on the calling thread: a backend made on one thread may infer on another (``sdk.run`` does).
+
 An engine runs only on the TensorRT version and the GPU (compute capability) that built it; when
-deserialisation fails, the error names the mismatch (from the manifest sidecar ``<engine>.json`` and
-TensorRT's own log) and prints the ``deblur export`` command that rebuilds the engine on this device.
+deserialisation fails, the error names the mismatch (from the engine's manifest and TensorRT's own
+log) and prints the ``deblur export`` command that rebuilds the engine on this device.
 
 Not run in CI: TensorRT cannot be installed there. This module is type-checked with mypy against
 ``tensorrt-stubs``; ``tests/sdk/test_tensorrt_backend.py`` checks its logic (mismatch messages, profile
@@ -29,20 +36,14 @@ import shlex
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
-from ..manifest import Manifest, ManifestError
-from .base import (
-    Backend,
-    EngineCompatibilityError,
-    ModelLoadError,
-    ShapeLimits,
-    default_manifest,
-    missing_manifest_warning,
-)
+from ..manifest import Manifest
+from .base import Backend, EngineCompatibilityError, ModelLoadError, ShapeLimits
 from .cuda_runtime import CudaApi, GpuInfo, load_cuda_api
+from .engine_file import load_engine, missing_manifest_message
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -57,25 +58,34 @@ _VERSION_PHRASES = ("version tag does not match", "kserialization_version", "ser
                     "was built with tensorrt", "version mismatch")
 _DEVICE_PHRASES = ("incompatible device", "expecting compute", "compute capability", "platform (",
                    "hardware compatibility")
+# ... and when the plan holds plugin layers whose creators this process has not registered.
+_PLUGIN_PHRASES = ("iplugincreator not found", "could not find plugin", "cannot deserialize plugin",
+                   "plugin creator")
 
 
-def import_tensorrt() -> None:
-    """Check that the real ``tensorrt`` module imports, else raise an ImportError that says how to get it.
+class TensorRTUnavailableError(ImportError):
+    """TensorRT (the real library, not only its type stubs) is not importable here."""
 
-    ``tensorrt-stubs`` installs a bare ``tensorrt`` namespace for type checkers; it imports but has no
-    ``Runtime``, so presence of the attribute is what tells the real library apart.
+
+def import_tensorrt() -> Any:
+    """The real ``tensorrt`` module, else :class:`TensorRTUnavailableError` saying how to get it.
+
+    The one way the runtime and ``export`` import TensorRT. ``tensorrt-stubs`` installs a bare
+    ``tensorrt`` namespace for type checkers; it imports but has no ``__version__``, which is what
+    tells the real library apart.
     """
+    trt_module: Any
     try:
         import tensorrt as trt_module
-
-        real = hasattr(trt_module, "Runtime")
     except ImportError:
-        real = False
-    if not real:
-        raise ImportError(
-            "TensorRT is not installed: pip install 'deblur-sdk[trt]' (desktop) or use JetPack's python3-libnvinfer; "
-            "or run the .onnx model instead (ONNX Runtime)"
-        )
+        trt_module = None
+    if trt_module is None or not hasattr(trt_module, "__version__"):
+        what = "only its type stubs (tensorrt-stubs) are" if trt_module is not None else "it is not"
+        raise TensorRTUnavailableError(
+            f"TensorRT is not installed ({what} importable here): pip install 'deblur-sdk[trt]' on a desktop GPU, "
+            "or on a Jetson use JetPack's TensorRT (python3-libnvinfer) with pip install 'deblur-sdk[jetson]'; "
+            "or run the .onnx model instead (ONNX Runtime)")
+    return trt_module
 
 
 def rebuild_command(engine: Path, manifest: Manifest | None) -> str:
@@ -119,6 +129,12 @@ def explain_engine_failure(engine: Path, manifest: Manifest | None, *, tensorrt_
         return EngineCompatibilityError(
             f"{engine} was built for a GPU of compute capability {built_sm}{where}, but this GPU, {gpu.name}, "
             f"is compute capability {gpu.sm}; an engine runs only on the GPU kind that built it. {fix}{tensorrt_said}")
+    if any(p in said_lower for p in _PLUGIN_PHRASES):
+        return ModelLoadError(
+            f"{engine} contains TensorRT plugin layers that are not registered in this process. An engine built "
+            "with `deblur export --fused` needs deblur's plugins first: `from kernels.trt_plugins import "
+            f"register_plugins; register_plugins()` (TensorRT >= 10.6); or rebuild it without --fused. "
+            f"{fix}{tensorrt_said}")
     if any(p in said_lower for p in _VERSION_PHRASES):
         return EngineCompatibilityError(
             f"{engine} was built by another TensorRT version (this machine runs TensorRT {tensorrt_version}). "
@@ -181,62 +197,62 @@ def _dims(dims: trt.Dims) -> tuple[int, ...]:
 class TensorRTBackend(Backend):
     """A TensorRT engine behind the :class:`Backend` interface (see the module docstring).
 
-    ``device``: "auto", "cuda" or "cuda:N". ``cuda``: a :class:`CudaApi` (tests pass a fake).
+    ``device``: "auto", "cuda" or "cuda:N". ``manifest``: used when the engine carries none (no header,
+    no sidecar), and over the engine's own when given. ``cuda``: a :class:`CudaApi` (tests pass a fake).
     """
 
     name = "tensorrt"
 
     def __init__(self, path: str | os.PathLike[str], *, device: str = "auto", cuda_graph: bool = False,
-                 cuda: CudaApi | None = None) -> None:
+                 manifest: Manifest | None = None, cuda: CudaApi | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"TensorRT engine not found: {self.path}")
-        plan = self.path.read_bytes()
-        if not plan:
+        if self.path.stat().st_size == 0:
             raise ModelLoadError(f"{self.path} is empty (a truncated copy?); {rebuild_command(self.path, None)}")
-        try:
-            self.manifest, self.manifest_source = Manifest.read_sidecar(self.path), "sidecar"
-            declared: Manifest | None = self.manifest
-        except ManifestError as exc:
-            if Path(str(self.path) + ".json").is_file():
-                raise  # a sidecar that exists but is broken is an error, not a missing manifest
-            declared = None
-            self.manifest, self.manifest_source = default_manifest(self.path.stem), "defaults"
-            warnings.warn(missing_manifest_warning(str(self.path), self.manifest), stacklevel=3)
-            del exc
+        found, source, plan = load_engine(self.path)
+        if manifest is not None:
+            self.manifest, self.manifest_source = manifest, "given"
+        elif found is not None:
+            self.manifest, self.manifest_source = found, source
+        else:
+            raise ModelLoadError(missing_manifest_message(self.path))
 
         kind, _, index = device.partition(":")
         if kind not in ("auto", "cuda"):
             raise ValueError(f"TensorRT engines run on a CUDA GPU, not device={device!r}; run the .onnx model on CPU")
-        import_tensorrt()
-        import tensorrt as trt
+        trt_lib = import_tensorrt()
 
         self.cuda = cuda if cuda is not None else load_cuda_api()
-        gpu_index = int(index) if index.isdigit() else 0
-        if self.cuda.device_count() <= gpu_index:
-            raise RuntimeError(f"no CUDA GPU {gpu_index} here (found {self.cuda.device_count()}); "
-                               "TensorRT engines need one")
-        self.cuda.set_device(gpu_index)
-        self.gpu = self.cuda.device_info(gpu_index)
-        self.device = f"cuda:{gpu_index}"
-        self.version = str(getattr(trt, "__version__", "unknown"))
+        self._gpu_index = int(index) if index.isdigit() else 0
+        count = self.cuda.device_count()
+        if count <= self._gpu_index:
+            raise RuntimeError(f"no CUDA GPU {self._gpu_index} here: this machine has {count} GPU(s), numbered "
+                               "from 0; TensorRT engines need one")
+        self.gpu = self.cuda.device_info(self._gpu_index)
+        self.device = f"cuda:{self._gpu_index}"
+        self.version = str(trt_lib.__version__)
+        self._closed = False
 
         self._log: list[str] = []
         self._logger = self._make_logger()
-        self._runtime = trt.Runtime(self._logger)
-        engine = self._runtime.deserialize_cuda_engine(plan)
-        if engine is None:
-            raise explain_engine_failure(self.path, declared, tensorrt_version=self.version, gpu=self.gpu,
-                                         log=self._log)
-        self.engine: trt.ICudaEngine = engine
-        self.context: trt.IExecutionContext = engine.create_execution_context()
-        self._input, self._outputs = self._io_names()
-        self._output = self.manifest.final_output if self.manifest.final_output in self._outputs else self._outputs[-1]
-        self._dtypes = {n: _numpy_dtype(engine.get_tensor_dtype(n)) for n in (self._input, *self._outputs)}
-        self.precision = self.manifest.precision
-        self.limits = self._profile_limits()
-
-        self._stream = self.cuda.stream_create()
+        with self.cuda.activate(self._gpu_index):
+            self._runtime = trt_lib.Runtime(self._logger)
+            engine = self._runtime.deserialize_cuda_engine(plan)
+            if engine is None:
+                # What built the file is in the file's own manifest, even when the caller passed another.
+                built_by = found if found is not None else self.manifest
+                raise explain_engine_failure(self.path, built_by, tensorrt_version=self.version, gpu=self.gpu,
+                                             log=self._log)
+            self.engine: trt.ICudaEngine = engine
+            self.context: trt.IExecutionContext = engine.create_execution_context()
+            self._input, self._outputs = self._io_names()
+            self._output = (self.manifest.final_output if self.manifest.final_output in self._outputs
+                            else self._outputs[-1])
+            self._dtypes = {n: _numpy_dtype(engine.get_tensor_dtype(n)) for n in (self._input, *self._outputs)}
+            self.precision = self.manifest.precision
+            self.limits = self._profile_limits()
+            self._stream = self.cuda.stream_create()
         self._device_buffers: BufferPool[int] = BufferPool(self.cuda.malloc, self.cuda.free)
         self._host_buffers: BufferPool[np.ndarray] = BufferPool(self.cuda.host_alloc, self.cuda.host_free)
         self._shape: tuple[int, ...] | None = None
@@ -297,7 +313,9 @@ class TensorRTBackend(Backend):
             nbytes = int(np.prod(dims)) * self._dtypes[name].itemsize
             ptr, _ = self._device_buffers.get(name, nbytes)
             if self._addresses.get(name) != ptr:
-                self.context.set_tensor_address(name, ptr)
+                if not self.context.set_tensor_address(name, ptr):
+                    raise RuntimeError(f"TensorRT refused the device address of {name!r} ({nbytes} bytes); "
+                                       f"TensorRT said: {' | '.join(self._log[-3:]) or 'nothing'}")
                 self._addresses[name] = ptr
                 changed = True
         if changed:
@@ -349,14 +367,20 @@ class TensorRTBackend(Backend):
             if not isinstance(exc, Exception):
                 raise   # Ctrl-C and friends still stop the program
             warnings.warn(f"CUDA graph capture failed ({exc}); running without CUDA graphs", RuntimeWarning,
-                          stacklevel=5)
+                          stacklevel=6)
             return None
         self._graph = graph
         return graph
 
     def infer(self, batch: np.ndarray, out: np.ndarray) -> None:
+        if self._closed:
+            raise RuntimeError(f"the TensorRT backend for {self.path} is closed")
         shape = tuple(int(d) for d in batch.shape)
         self.limits.check(shape)
+        with self.cuda.activate(self._gpu_index):
+            self._infer(shape, batch, out)
+
+    def _infer(self, shape: tuple[int, ...], batch: np.ndarray, out: np.ndarray) -> None:
         self._prepare(shape)
         out_shape = _dims(self.context.get_tensor_shape(self._output))
         if out_shape != out.shape:
@@ -383,7 +407,11 @@ class TensorRTBackend(Backend):
                 "input": self._input, "output": self._output, "cuda_graph": str(self._use_graph)}
 
     def close(self) -> None:
-        self._drop_graph()
-        self._device_buffers.release()
-        self._host_buffers.release()
-        self.cuda.stream_destroy(self._stream)
+        if self._closed:
+            return
+        self._closed = True
+        with self.cuda.activate(self._gpu_index):
+            self._drop_graph()
+            self._device_buffers.release()
+            self._host_buffers.release()
+            self.cuda.stream_destroy(self._stream)

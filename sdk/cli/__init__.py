@@ -19,10 +19,12 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "export": "export",
     "bench": "bench",
+    "serve": "serve",
     "models": "models",
     "train": "train",
     "eval": "eval",
     "synth": "synth",
+    "doctor": "doctor",
 }
 
 

@@ -5,6 +5,9 @@ Examples::
     deblur export runs/nano/best.pt --to onnx --fp16             # ONNX + parity, TensorRT op check, FP16 report
     deblur export runs/nano/best.pt --to engine --fp16 --shapes 1x3x256x256:1x3x720x1280:1x3x1088x1920
     deblur export model.onnx --to engine --fp16                  # build from an exported ONNX
+    deblur export runs/nano/best.pt --to onnx --fused            # fused attention as TensorRT plugin nodes
+    deblur export runs/nano/best.pt --to engine --fused --fp16   # registers the plugins, then parses and builds
+    deblur export model.onnx --to triton-repo --out repo/        # a Triton Inference Server model repository
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
                         help="a checkpoint (.pt), a registered model name (with --random-weights), or for --to "
-                             "engine an .onnx")
-    parser.add_argument("--to", choices=("onnx", "engine"), default="onnx", help="what to produce (default onnx)")
+                             "engine/triton-repo an .onnx")
+    parser.add_argument("--to", choices=("onnx", "engine", "triton-repo"), default="onnx",
+                        help="what to produce (default onnx)")
     parser.add_argument("--fp16", action="store_true",
                         help="run the FP16 safety analysis (pins overflowing layers to fp32); for engines, build fp16")
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="MIN:OPT:MAX",
@@ -33,6 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--random-weights", action="store_true",
                         help="allow a registered model name: export freshly initialised (untrained) weights, "
                              "for toolchain checks only")
+    parser.add_argument("--fused", action="store_true",
+                        help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6; ONNX Runtime "
+                             "cannot run the result), parity-checked against PyTorch through the reference ops")
+    parser.add_argument("--jit", action="store_true",
+                        help="with --fused: the plugins' JIT (Python) kernels instead of the ahead-of-time ones "
+                             "(AOT needs TensorRT >= 10.9)")
+    from export import triton_repo  # standard library and sdk.manifest only: `deblur --help` stays light
+
+    triton_repo.add_arguments(parser)
 
 
 def _default_out(source: str, suffix: str) -> Path:
@@ -51,6 +64,14 @@ def _require_tensorrt(import_tensorrt: Callable[[], object]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    source = Path(args.source)
+    if not source.suffix and not source.is_file() and not args.random_weights:
+        raise ValueError(f"{args.source!r} is not a checkpoint file; if it is a model name, exporting it gives "
+                         "untrained random weights: pass --random-weights to mean that, or give a checkpoint (.pt)")
+    if args.to == "triton-repo":
+        from export import triton_repo
+
+        return triton_repo.run_cli(args)
     try:
         from export.tensorrt import BuildOptions, build_engine, import_tensorrt, parse_shapes, parse_size
     except ImportError as exc:
@@ -59,17 +80,34 @@ def run(args: argparse.Namespace) -> int:
     # Fail on a bad profile or workspace before the (slow) export, not after it.
     profile = parse_shapes(args.shapes)
     workspace = parse_size(args.workspace)
-    source = Path(args.source)
-    if not source.suffix and not source.is_file() and not args.random_weights:
-        raise ValueError(f"{args.source!r} is not a checkpoint file; if it is a model name, exporting it gives "
-                         "untrained random weights: pass --random-weights to mean that, or give a checkpoint (.pt)")
-    if args.to == "engine" and (source.suffix != ".onnx" or source.is_file()):
+    if args.jit and not args.fused:
+        raise ValueError("--jit applies to the fused export only: add --fused")
+    if args.to == "engine":
+        if source.suffix == ".onnx":
+            if not source.is_file():
+                raise FileNotFoundError(f"ONNX file not found: {source}")
+            if args.fused:
+                from export.tensorrt import plugin_nodes
+
+                if not plugin_nodes(source):
+                    raise ValueError(f"{source} has no fused-op (plugin) nodes: export the checkpoint with --fused")
         _require_tensorrt(import_tensorrt)      # before anything is written: no stray ONNX
     ok = True
     if args.to == "engine" and source.suffix == ".onnx":
         onnx_path = source
-        if not onnx_path.is_file():
-            raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
+    elif args.fused:
+        from export.fused import FUSED_OPSET, export_fused_onnx
+
+        onnx_path = args.out if args.to == "onnx" and args.out else _default_out(args.source, ".fused.onnx")
+        report = export_fused_onnx(args.source, onnx_path, aot=not args.jit, opset=max(args.opset, FUSED_OPSET),
+                                   strict=False)
+        print(report.format())
+        ok = report.ok
+        if args.to == "onnx":
+            return 0 if ok else 1
+        if not report.ok:
+            print("not building an engine from an ONNX that failed verification")
+            return 1
     else:
         from export.onnx import export_onnx
 

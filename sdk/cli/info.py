@@ -17,12 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _manifest_only(path: Path) -> dict[str, object]:
-    """What can be said about an engine where TensorRT is not installed: its sidecar manifest."""
-    from sdk.manifest import Manifest
+    """What can be said about an engine where TensorRT is not installed: its manifest (header or sidecar)."""
+    from sdk.backends.engine_file import load_engine, missing_manifest_message
 
-    manifest = Manifest.read_sidecar(path)
+    manifest, source, _ = load_engine(path)
+    if manifest is None:
+        raise ValueError(missing_manifest_message(path))
     return {"model": str(path), "backend": "tensorrt (not installed here)", "device": "-",
-            "precision": manifest.precision, "manifest_source": "sidecar", "manifest": manifest.to_dict()}
+            "precision": manifest.precision, "manifest_source": source, "manifest": manifest.to_dict()}
 
 
 def run(args: argparse.Namespace) -> int:

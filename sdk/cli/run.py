@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, folder, or a live stream "
                                                "(rtsp://, udp://); "
                                                "default for files: <input>_deblurred in the current folder")
-    parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model)")
+    parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model), or a "
+                                        "`deblur serve` server: grpc://host:8001/deblur or http://host:8000/deblur")
     parser.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or tensorrt (ONNX Runtime's "
                                                           "TensorRT provider)")
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace, stop: _SignalStop) -> int:
             Path(args.output) if args.output else (None if args.show else default_output(source)))
         if output is None and not args.show:
             raise ValueError("a live stream needs somewhere to go: -o OUT (video or folder) or --show")
-        deblur = sdk.Deblurrer(args.model, backend=args.backend, device=args.device, tile=args.tile)
+        deblur = _open_model(args)
         sinks += [WindowSink()] if args.show else []
         if output is not None:
             sinks.append(open_sink(output, fps=args.fps or source.fps, single_image=source.kind == "image"))
@@ -176,6 +177,19 @@ def _stop_on_signals() -> Iterator[_SignalStop]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _open_model(args: argparse.Namespace) -> Any:
+    """A Deblurrer in this process, or a RemoteDeblurrer for a grpc:// or http:// model."""
+    import sdk
+    from sdk.serving.protocol import is_remote_model
+
+    if not is_remote_model(args.model):
+        return sdk.Deblurrer(args.model, backend=args.backend, device=args.device, tile=args.tile)
+    if args.backend != "auto" or args.device != "auto" or args.tile is not None:
+        raise ValueError("--backend, --device and --tile are chosen on the server (`deblur serve`), "
+                         f"not with a remote model such as {args.model}")
+    return sdk.RemoteDeblurrer(args.model)
 
 
 def _follow(runner: Any, source: Any, max_frames: int | None) -> bool:

@@ -120,3 +120,12 @@ def test_host_peak_sees_a_fresh_allocation():
     block = np.ones(64 * 2**20 // 8)          # 64 MiB, touched
     assert host.peak_mb() >= before + 60
     del block
+
+
+def test_notable_cpu_flags_are_read_from_cpuinfo_text():
+    from benchmarks.devices import notable_cpu_flags
+
+    text = "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 amx_bf16 ht\n"
+    assert notable_cpu_flags(text) == ["amx_bf16", "avx2", "avx512_bf16", "avx512f", "fma"]
+    assert notable_cpu_flags("processor\t: 0\nFeatures\t: fp asimd asimdhp bf16\n") == ["asimd", "asimdhp", "bf16"]
+    assert notable_cpu_flags("") == []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -32,6 +33,9 @@ from export.tensorrt import (
     plan_build,
     to_float16_onnx,
 )
+from kernels import trt_plugins
+from kernels.trt_plugins import PLUGINS
+from sdk.backends.engine_file import read_engine
 from sdk.manifest import Manifest, ShapeProfile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,8 +62,24 @@ def test_versions_parse_and_gate_what_a_build_does():
     assert plan_build(TensorRTVersion(10, 3), "int8").int8_flag
     with pytest.raises(EngineBuildError, match="int8 on TensorRT 11.0.0 needs an explicitly quantised"):
         plan_build(TensorRTVersion(11, 0), "int8")
-    assert (TensorRTVersion(8, 6).ops_target, TensorRTVersion(10, 3).ops_target, TensorRTVersion(11, 1).ops_target) == \
-        ("8.6", "10.x", "10.x")
+    # Each installed version reads the operator list of the release line it belongs to.
+    assert [TensorRTVersion.parse(v).ops_target for v in ("8.6.1", "10.0.1", "10.3.0", "10.4.0", "10.16.1", "11.1.0")] \
+        == ["8.6", "10.3", "10.3", "10.16", "10.16", "11.1"]
+
+
+def test_from_tensorrt_10_12_fp16_is_strongly_typed_and_weak_typing_is_kept_only_where_it_is_the_only_way():
+    # 10.12 deprecated BuilderFlag.FP16, OBEY_PRECISION_CONSTRAINTS, ILayer.precision and set_output_type.
+    for version in ("10.12.0", "10.16.1"):
+        plan = plan_build(TensorRTVersion.parse(version), "fp16", ("conv",))
+        assert (plan.strongly_typed_flag, plan.convert_onnx_to_fp16) == (True, True)
+        assert (plan.fp16_flag, plan.obey_precision_constraints, plan.pin_with_layer_precision) == (False, False, False)
+    weak = plan_build(TensorRTVersion(10, 11, 0), "fp16", ("conv",))
+    assert (weak.strongly_typed_flag, weak.fp16_flag, weak.pin_with_layer_precision) == (False, True, True)
+    # 11.x: every network is strongly typed and the flag is deprecated and ignored, so it is not set.
+    assert plan_build(TensorRTVersion(11, 1), "fp16").strongly_typed_flag is False
+    # Calibrator int8 exists only weakly typed; on 10.12+ it is deprecated but still the only way there.
+    int8 = plan_build(TensorRTVersion(10, 12), "int8", ("conv",))
+    assert (int8.strongly_typed_flag, int8.int8_flag, int8.fp16_flag) == (False, True, True)
 
 
 def test_shapes_sizes_and_options_are_validated_with_useful_messages():
@@ -110,8 +130,14 @@ def test_the_cache_only_trusts_an_engine_with_a_readable_manifest(tmp_path):
     assert cache.timing_cache_path("10.3.0.30", "8.7").name == "timing-trt10.3.0-sm87.cache"
 
 
-def test_without_tensorrt_the_error_says_so():
-    with pytest.raises(TensorRTUnavailableError, match="TensorRT"):
+def test_without_tensorrt_the_error_says_so(monkeypatch):
+    # Whatever this machine has installed: hide TensorRT (None in sys.modules makes the import fail) ...
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(TensorRTUnavailableError, match="TensorRT is not installed"):
+        T.import_tensorrt()
+    # ... or offer only what tensorrt-stubs installs: a package without Builder or __version__.
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
+    with pytest.raises(TensorRTUnavailableError, match="only its type stubs"):
         T.import_tensorrt()
 
 
@@ -140,26 +166,63 @@ class Recorder:
         self.calls: list[tuple] = []
 
 
+# NetworkDefinitionCreationFlag's values as NvInfer.h of each line numbers them (8.6: EXPLICIT_BATCH 0,
+# EXPLICIT_PRECISION 1; 10.x: EXPLICIT_BATCH 0, STRONGLY_TYPED 1, PREFER_JIT/AOT_PYTHON_PLUGINS 2/3 from 10.9;
+# 11.x: STRONGLY_TYPED 0, PREFER_JIT/AOT 1/2).
+FLAG_VALUES = {8: {"EXPLICIT_BATCH": 0, "EXPLICIT_PRECISION": 1},
+               10: {"EXPLICIT_BATCH": 0, "STRONGLY_TYPED": 1, "PREFER_JIT_PYTHON_PLUGINS": 2,
+                    "PREFER_AOT_PYTHON_PLUGINS": 3},
+               11: {"STRONGLY_TYPED": 0, "PREFER_JIT_PYTHON_PLUGINS": 1, "PREFER_AOT_PYTHON_PLUGINS": 2}}
+
+
+def _api_table(version: str) -> dict:
+    """The committed API table of the newest release <= ``version`` (export/data/trt_api)."""
+    from export import trt_api
+
+    wanted = TensorRTVersion.parse(version)
+    return trt_api.load(max((v for v in trt_api.VERSIONS if TensorRTVersion.parse(v) <= wanted),
+                            key=TensorRTVersion.parse))
+
+
 def make_fake_tensorrt(version: str, rec: Recorder, *, parse_ok: bool = True, build_ok: bool = True,
                        cache_matches: bool = True) -> types.ModuleType:
+    """Records what a build does. Enum members exist only where TensorRT's bindings of that release have them
+    (the API tables), and a strongly typed network refuses layer precisions, as NvInfer.h documents."""
+    from export import trt_api
+
+    table = _api_table(version)
     trt = types.ModuleType("tensorrt")
     trt.__version__ = version
     trt.float32, trt.float16, trt.int64 = "float32", "float16", "int64"
     trt.Logger = type("Logger", (), {"WARNING": "warning", "__init__": lambda self, level: None})
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0, STRONGLY_TYPED=1)
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8", OBEY_PRECISION_CONSTRAINTS="OBEY")
-    if int(version.split(".")[0]) >= 11:
-        del trt.BuilderFlag.FP16, trt.BuilderFlag.INT8, trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS
+    flags = FLAG_VALUES[int(version.split(".")[0])]
+    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(
+        **{k: v for k, v in flags.items() if k in trt_api.members(table, "NetworkDefinitionCreationFlag")})
+    builder_flags = {"FP16": "FP16", "INT8": "INT8", "OBEY_PRECISION_CONSTRAINTS": "OBEY"}
+    trt.BuilderFlag = types.SimpleNamespace(**{k: v for k, v in builder_flags.items()
+                                               if k in trt_api.members(table, "BuilderFlag")})
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="workspace")
     trt.Dims = lambda dims: tuple(dims)
+    trt.plugins_registered = set()      # what the parser finds in the plugin registry, by op name
 
     class Tensor:
         def __init__(self, name, dtype="float32"):
             self.name, self.dtype = name, dtype
 
     class Layer:
-        def __init__(self, node):
-            self.name, self.outputs, self.precision = node.name, [Tensor(o) for o in node.output], None
+        def __init__(self, node, network):
+            self.name, self.outputs, self.network = node.name, [Tensor(o) for o in node.output], network
+            self._precision = None
+
+        @property
+        def precision(self):
+            return self._precision
+
+        @precision.setter
+        def precision(self, value):
+            if self.network.strongly_typed:
+                raise RuntimeError("setting layer precision is not allowed in a strongly typed network")
+            self._precision = value
 
         @property
         def num_outputs(self):
@@ -169,12 +232,16 @@ def make_fake_tensorrt(version: str, rec: Recorder, *, parse_ok: bool = True, bu
             return self.outputs[i]
 
         def set_output_type(self, i, dtype):
+            if self.network.strongly_typed:
+                raise RuntimeError("setting layer output types is not allowed in a strongly typed network")
             rec.calls.append(("set_output_type", self.name, i, dtype))
 
     class Network:
         def __init__(self, flags):
             rec.calls.append(("create_network", flags))
             self.layers, self.inputs = [], []
+            strong = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+            self.strongly_typed = int(version.split(".")[0]) >= 11 or (strong is not None and bool(flags >> strong & 1))
 
         num_layers = property(lambda self: len(self.layers))
         num_inputs = property(lambda self: len(self.inputs))
@@ -189,11 +256,15 @@ def make_fake_tensorrt(version: str, rec: Recorder, *, parse_ok: bool = True, bu
             model = onnx.load(path)
             rec.calls.append(("parse", {t.name: t.data_type for t in model.graph.initializer}))
             self.network.inputs = [Tensor(i.name) for i in model.graph.input]
-            self.network.layers = [Layer(n) for n in model.graph.node]
-            return parse_ok
+            self.network.layers = [Layer(n, self.network) for n in model.graph.node]
+            # The ONNX parser maps a custom-domain node to the registered plugin of the same name.
+            self.missing = [n.op_type for n in model.graph.node
+                            if n.domain not in ("", "ai.onnx") and n.op_type not in trt.plugins_registered]
+            return parse_ok and not self.missing
 
-        num_errors = property(lambda self: 0 if parse_ok else 1)
-        get_error = lambda self, i: "In node 0 (/a/Conv): UNSUPPORTED_NODE"   # noqa: E731
+        num_errors = property(lambda self: 0 if parse_ok and not self.missing else 1)
+        get_error = lambda self, i: (f"Plugin not found: {self.missing[0]}" if self.missing   # noqa: E731
+                                     else "In node 0 (/a/Conv): UNSUPPORTED_NODE")
 
     class TimingCache:
         def __init__(self, data):
@@ -232,7 +303,7 @@ def make_fake_tensorrt(version: str, rec: Recorder, *, parse_ok: bool = True, bu
 
     class Builder:
         def __init__(self, logger):
-            pass
+            rec.calls.append(("builder",))
 
         create_network = lambda self, flags=0: Network(flags)   # noqa: E731
         create_builder_config = lambda self: Config()            # noqa: E731
@@ -250,8 +321,23 @@ def make_fake_tensorrt(version: str, rec: Recorder, *, parse_ok: bool = True, bu
 def fake(monkeypatch):
     def install(version: str, **kw) -> Recorder:
         rec = Recorder()
-        monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt(version, rec, **kw))
-        monkeypatch.setattr(T, "gpu_compute_capability", lambda device=0: ("8.7", "Orin"))
+        trt = make_fake_tensorrt(version, rec, **kw)
+        monkeypatch.setitem(sys.modules, "tensorrt", trt)
+
+        def capability(device=0):
+            rec.calls.append(("capability", device))
+            return "8.7", "Orin"
+
+        def register_plugins(aot=True):
+            # kernels.trt_plugins.register_plugins, as far as the parser sees it: names in the registry.
+            rec.calls.append(("register_plugins", aot))
+            trt.plugins_registered.update(PLUGINS)
+            return [f"deblur::{name}" for name in PLUGINS]
+
+        monkeypatch.setattr(T, "gpu_compute_capability", capability)
+        monkeypatch.setattr(T, "use_device", lambda device: (rec.calls.append(("use_device", device)),
+                                                             contextlib.nullcontext())[1])
+        monkeypatch.setattr(trt_plugins, "register_plugins", register_plugins)
         return rec
     return install
 
@@ -283,7 +369,7 @@ def test_a_tensorrt_10_fp16_build_pins_layers_sets_the_profile_and_writes_engine
     assert calls(rec, "set_output_type") == [(n, 0, "float32") for n in pinned] and pinned == ("/a/Conv",)
     assert calls(rec, "timing_cache") == [(b"old", False)]       # the bytes written to timing.cache above
     assert timing.read_bytes() == b"old+timings"                        # reused, then written back
-    assert (tmp_path / "m.engine").read_bytes() == b"PLAN"
+    assert read_engine(tmp_path / "m.engine") == (result.manifest, b"PLAN")    # manifest header, then the plan
 
     manifest = Manifest.read_sidecar(tmp_path / "m.engine")
     assert manifest == result.manifest
@@ -291,7 +377,7 @@ def test_a_tensorrt_10_fp16_build_pins_layers_sets_the_profile_and_writes_engine
     assert manifest.toolchain == {"opset": "17", "tensorrt": "10.3.0", "compute_capability": "8.7", "gpu": "Orin"}
     assert manifest.onnx_sha256 == T.file_sha256(onnx_path)
     assert result.pinned_layers == ["/a/Conv"] and result.unmatched_fp32_layers == []
-    assert "TensorRT compatibility (10.x): OK" in result.op_check
+    assert "TensorRT compatibility (10.3): OK" in result.op_check
 
 
 def test_tensorrt_8_6_needs_explicit_batch_and_unknown_pins_are_reported(tmp_path, fake):
@@ -314,6 +400,101 @@ def test_tensorrt_11_builds_strongly_typed_from_a_float16_onnx_with_float32_isla
     (parsed,) = calls(rec, "parse")
     assert parsed[0] == {"wa": TensorProto.FLOAT, "wb": TensorProto.FLOAT16}   # /a/Conv pinned: its weight stays fp32
     assert result.manifest.precision == "fp16" and result.pinned_layers == ["/a/Conv"]
+
+
+def test_tensorrt_10_12_builds_a_strongly_typed_network_from_a_float16_onnx(tmp_path, fake):
+    rec = fake("10.12.0.36")
+    result = build_engine(conv_onnx(tmp_path / "m.onnx"), tmp_path / "m.engine",
+                          BuildOptions(precision="fp16", profile=parse_shapes("1x3x64x64:1x3x64x64:1x3x128x128")))
+    assert calls(rec, "create_network") == [(1 << 1,)]                  # STRONGLY_TYPED, NvInfer.h's value 1 on 10.x
+    assert calls(rec, "flag") == [] and calls(rec, "set_output_type") == []   # no deprecated weak-typing calls
+    (parsed,) = calls(rec, "parse")
+    assert parsed[0] == {"wa": TensorProto.FLOAT, "wb": TensorProto.FLOAT16}
+    assert result.pinned_layers == ["/a/Conv"] and result.manifest.precision == "fp16"
+
+
+def test_the_engine_is_built_on_the_device_asked_for(tmp_path, fake):
+    rec = fake("10.3.0")
+    build_engine(conv_onnx(tmp_path / "m.onnx"), tmp_path / "m.engine",
+                 BuildOptions(profile=parse_shapes("1x3x64x64:1x3x64x64:1x3x128x128")), device=1)
+    order = [c for c in rec.calls if c[0] in ("capability", "use_device", "builder")]
+    # TensorRT builds on the current CUDA device: select GPU 1 before the builder exists.
+    assert order == [("capability", 1), ("use_device", 1), ("builder",)]
+
+
+def test_use_device_makes_the_device_current_through_the_sdk_cuda_layer(monkeypatch):
+    import sdk.backends.cuda_runtime as cuda_runtime
+
+    events = []
+
+    class FakeCuda:
+        @contextlib.contextmanager
+        def activate(self, index):
+            if index >= 2:
+                raise RuntimeError(f"cudaSetDevice({index}) failed: cudaErrorInvalidDevice")
+            events.append(("enter", index))
+            yield
+            events.append(("exit", index))
+
+    monkeypatch.setattr(cuda_runtime, "load_cuda_api", FakeCuda)
+    with T.use_device(1):
+        events.append(("build",))
+    assert events == [("enter", 1), ("build",), ("exit", 1)]
+    with pytest.raises(RuntimeError, match="cudaSetDevice\\(5\\)"):
+        with T.use_device(5):
+            pass
+
+
+def fused_onnx(path: Path, aot: int | None) -> Path:
+    """input -> deblur::pixel_attention (a plugin node, as kernels.onnx_ops writes it) -> output."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((3, 3, 1, 1)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(3, np.float32), "b")]
+    attrs = {"plugin_namespace": "deblur", **({} if aot is None else {"aot": aot})}
+    nodes = [helper.make_node("pixel_attention", ["input", "w", "b"], ["output"], name="/pa", domain="deblur", **attrs)]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), ir_version=8,
+                              opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("deblur", 1)])
+    helper.set_model_props(model, Manifest(architecture="toy", variant="fused", value_range=(-1.0, 1.0),
+                                           pad_multiple=2).onnx_metadata())
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_fused_onnx_registers_the_plugins_before_parsing_and_passes_the_op_check(tmp_path, fake):
+    rec = fake("10.9.0")
+    small = BuildOptions(profile=parse_shapes("1x3x64x64:1x3x64x64:1x3x128x128"))
+    result = build_engine(fused_onnx(tmp_path / "f.onnx", aot=1), tmp_path / "f.engine", small)
+    kinds = [c[0] for c in rec.calls]
+    assert rec.calls[kinds.index("register_plugins")] == ("register_plugins", True)   # aot=1 nodes: AOT kernels
+    assert kinds.index("register_plugins") < kinds.index("parse")
+    assert "TensorRT compatibility (10.16): OK" in result.op_check
+    assert result.manifest.toolchain["trt_plugins"] == "deblur::pixel_attention(aot)"
+    # JIT nodes need no AOT support: TensorRT 10.6 registers the JIT implementations only.
+    rec = fake("10.6.0")
+    build_engine(fused_onnx(tmp_path / "j.onnx", aot=0), tmp_path / "j.engine", small)
+    assert calls(rec, "register_plugins") == [(False,)]
+
+
+def test_a_fused_onnx_on_a_tensorrt_without_its_plugins_fails_before_the_build_saying_what_to_do(tmp_path, fake):
+    small = BuildOptions(profile=parse_shapes("1x3x64x64:1x3x64x64:1x3x128x128"))
+    rec = fake("10.3.0")                          # JetPack 6: no tensorrt.plugin
+    with pytest.raises(EngineBuildError, match=r"(?s)TensorRT 10.3.0.*needs TensorRT >= 10.6.*without --fused"):
+        build_engine(fused_onnx(tmp_path / "f.onnx", aot=1), tmp_path / "f.engine", small)
+    rec = fake("10.8.0")                          # plugins, but no ahead-of-time ones yet
+    with pytest.raises(EngineBuildError, match="need TensorRT >= 10.9.*--fused --jit"):
+        build_engine(fused_onnx(tmp_path / "f.onnx", aot=1), tmp_path / "f.engine", small)
+    assert calls(rec, "builder") == [] and calls(rec, "register_plugins") == []
+
+
+def test_the_fake_parser_like_tensorrt_rejects_a_plugin_node_nobody_registered(tmp_path, fake):
+    # Guards the fake itself: without the registration the build above could not pass.
+    fake("10.9.0")
+    trt = sys.modules["tensorrt"]
+    parser = trt.OnnxParser(trt.Builder(None).create_network(0), None)
+    assert not parser.parse_from_file(str(fused_onnx(tmp_path / "f.onnx", aot=1)))
+    assert parser.get_error(0) == "Plugin not found: pixel_attention"
 
 
 def test_float16_conversion_keeps_pinned_nodes_in_float32_and_runs(tmp_path):
@@ -411,7 +592,7 @@ def test_a_real_engine_builds_and_matches_onnx_runtime(tmp_path):
                           BuildOptions(precision="fp16", profile=parse_shapes("1x3x16x16:1x3x32x32:2x3x64x64"),
                                        timing_cache=tmp_path / "timing.cache"))
     assert result.pinned_layers == ["/a/Conv"] and (tmp_path / "timing.cache").stat().st_size > 0
-    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(result.engine_path.read_bytes())
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(read_engine(result.engine_path)[1])
     context = engine.create_execution_context()
     x = torch.rand(1, 3, 32, 48, device="cuda")
     y = torch.empty_like(x)

@@ -9,8 +9,10 @@ from onnx import TensorProto, helper
 
 from export.opcheck import (
     OPS_FILE,
+    PluginOp,
     UnsupportedOpsError,
     check_tensorrt_compatibility,
+    deblur_plugin_ops,
     known_targets,
     supported_ops,
 )
@@ -25,17 +27,22 @@ def graph_with(nodes, opset: int = 17, extra_opsets=()):
 
 def test_the_op_lists_record_their_source_and_hold_what_deblurring_nets_use():
     table = json.loads(OPS_FILE.read_text())
-    assert known_targets() == ("8.6", "10.x")
+    # Keyed by the versions users have: 8.6, 10.3 (JetPack 6), the newest 10.x, the newest 11.x.
+    assert known_targets() == ("8.6", "10.3", "10.16", "11.1")
     for target in known_targets():
         sources = table["versions"][target]["sources"]
-        assert sources and all(s["url"].startswith("https://github.com/onnx/onnx-tensorrt/") for s in sources)
+        assert sources and sources[0]["url"].startswith("https://github.com/onnx/onnx-tensorrt/")
     ours = {"Conv", "ConvTranspose", "InstanceNormalization", "Pad", "Sigmoid", "Softmax", "MatMul", "Resize",
             "LeakyRelu", "Relu", "Tanh", "Clip", "Concat", "Add", "Mul", "ReduceMean", "ReduceMax", "Slice"}
-    assert ours <= supported_ops("8.6") <= supported_ops("10.x")
-    # Facts of the lists as transcribed: LayerNormalization arrived in 8.6, DFT is in neither, STFT only in 10.x.
-    assert "LayerNormalization" in supported_ops("8.6")
-    assert "DFT" not in supported_ops("10.x") and "STFT" in supported_ops("10.x") - supported_ops("8.6")
-    assert (len(supported_ops("8.6")), len(supported_ops("10.x"))) == (145, 158)
+    assert ours <= supported_ops("8.6") <= supported_ops("10.3") <= supported_ops("10.16") <= supported_ops("11.1")
+    # Facts of the lists as transcribed: LayerNormalization arrived in 8.6, DFT is in none, the STFT and window
+    # ops came in 10.4/10.5 (so not on JetPack 6's 10.3), Attention in 10.14, Swish in 11.0.
+    assert "LayerNormalization" in supported_ops("8.6") and "DFT" not in supported_ops("11.1")
+    assert supported_ops("10.16") - supported_ops("10.3") == {
+        "STFT", "BlackmanWindow", "HammingWindow", "HannWindow", "Attention", "RMSNormalization", "RotaryEmbedding",
+        "TensorScatter"}
+    assert supported_ops("11.1") - supported_ops("10.16") == {"Swish"}
+    assert [len(supported_ops(t)) for t in known_targets()] == [145, 150, 158, 159]
     with pytest.raises(ValueError, match="unknown TensorRT target '7.0'"):
         supported_ops("7.0")
 
@@ -47,14 +54,14 @@ def test_unsupported_and_custom_ops_are_reported_by_node_name_before_any_build()
         helper.make_node("FancyDeblur", ["b"], ["c"], name="/plugin/FancyDeblur", domain="deblur"),
         helper.make_node("STFT", ["c"], ["output"], name="/spec/STFT"),
     ], extra_opsets=[helper.make_opsetid("deblur", 1)])
-    report = check_tensorrt_compatibility(model)
+    report = check_tensorrt_compatibility(model, targets=("8.6", "10.3", "10.16"))
     assert not report.ok
     assert report.unsupported_nodes == ["/fft/DFT", "/plugin/FancyDeblur", "/spec/STFT"]
     by_target = {(i.target, i.node) for i in report.issues if i.fatal}
-    assert by_target == {("8.6", "/fft/DFT"), ("10.x", "/fft/DFT"), ("8.6", "/plugin/FancyDeblur"),
-                         ("10.x", "/plugin/FancyDeblur"), ("8.6", "/spec/STFT")}
-    # STFT is native from 10.5 on: a warning for the 10.x line, not an error.
-    assert [(i.node, i.fatal) for i in report.issues if i.target == "10.x" and i.node == "/spec/STFT"] == \
+    assert by_target == {(t, n) for t in ("8.6", "10.3", "10.16") for n in ("/fft/DFT", "/plugin/FancyDeblur")} | \
+        {("8.6", "/spec/STFT"), ("10.3", "/spec/STFT")}
+    # STFT is native from 10.5 on: a warning for the 10.4-10.16 line, not an error.
+    assert [(i.node, i.fatal) for i in report.issues if i.target == "10.16" and i.node == "/spec/STFT"] == \
         [("/spec/STFT", False)]
     text = report.format()
     assert "3 unsupported node(s)" in text and "node '/plugin/FancyDeblur' (deblur::FancyDeblur): custom-domain op" in text
@@ -82,3 +89,39 @@ def test_a_clean_graph_passes():
     report = check_tensorrt_compatibility(model)
     assert report.ok and report.issues == [] and report.op_counts == {"Sigmoid": 1}
     report.raise_if_unsupported()
+
+
+def fused_graph(aot_by_op: dict[str, int | None]):
+    nodes, previous = [], "input"
+    for i, (op, aot) in enumerate(aot_by_op.items()):
+        out = "output" if i == len(aot_by_op) - 1 else f"t{i}"
+        attrs = {"plugin_namespace": "deblur", **({} if aot is None else {"aot": aot})}
+        nodes.append(helper.make_node(op, [previous], [out], name=f"/{op}", domain="deblur", **attrs))
+        previous = out
+    return graph_with(nodes, opset=18, extra_opsets=[helper.make_opsetid("deblur", 1)])
+
+
+def test_declared_plugin_ops_pass_where_their_plugins_run_and_nowhere_else():
+    model = fused_graph({"pixel_attention_map": 1, "self_attention": 1, "attention_fusion": None})
+    plugins = deblur_plugin_ops()
+    assert {p.op_type: (p.min_version, p.aot_min_version) for p in plugins} == {
+        "pixel_attention": ((10, 6), (10, 9)), "pixel_attention_map": ((10, 6), (10, 9)),
+        "self_attention": ((10, 6), (10, 9)), "attention_fusion": ((10, 6), None)}
+    assert check_tensorrt_compatibility(model, ("10.16", "11.1"), plugins=plugins).ok
+    # Undeclared, the same nodes are unknown custom ops; on 8.6 and JetPack's 10.3 tensorrt.plugin does not exist.
+    assert not check_tensorrt_compatibility(model, ("10.16",)).ok
+    old = check_tensorrt_compatibility(model, ("8.6", "10.3"), plugins=plugins)
+    plugin_issues = [(i.target, i.node) for i in old.issues if "needs TensorRT >= 10.6" in i.reason]
+    assert sorted(plugin_issues) == sorted((t, f"/{op}") for t in ("8.6", "10.3")
+                                           for op in ("pixel_attention_map", "self_attention", "attention_fusion"))
+
+
+def test_aot_on_a_plugin_without_an_aot_implementation_is_caught_before_tensorrt_refuses_it():
+    report = check_tensorrt_compatibility(fused_graph({"attention_fusion": 1}), ("10.16",), plugins=deblur_plugin_ops())
+    assert report.unsupported_nodes == ["/attention_fusion"]
+    assert "no ahead-of-time implementation" in report.format()
+    # A target older than the AOT release of a plugin that has one: re-export with --jit.
+    early = PluginOp("deblur", "pixel_attention", (10, 6), (10, 17))
+    report = check_tensorrt_compatibility(fused_graph({"pixel_attention": 1}), ("10.16",), plugins=[early])
+    assert "aot=1 needs TensorRT >= 10.17; export with --jit" in report.format()
+    assert check_tensorrt_compatibility(fused_graph({"pixel_attention": 0}), ("10.16",), plugins=[early]).ok

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +25,62 @@ def test_jetpack6_tensorrt_is_too_old(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trt_plugins, "tensorrt_version", lambda: (10, 3))
     with pytest.raises(RuntimeError, match=r"10\.3 has no tensorrt\.plugin"):
         trt_plugins.register_plugins()
+
+
+DECORATORS = ("register", "impl", "autotune", "aot_impl")
+
+
+def _fake_tensorrt(monkeypatch: pytest.MonkeyPatch, version: str) -> dict[str, list[str]]:
+    """``tensorrt`` and ``tensorrt.plugin`` with exactly the names TensorRT ``version``'s sources define
+    (export/data/trt_api); the decorators record which plugin ids got which implementation."""
+    from export import trt_api
+
+    table = trt_api.load(version)
+    aot_enabled = "QuickPluginCreationRequest" in table["module"]
+    seen: dict[str, list[str]] = {name: [] for name in DECORATORS}
+    trt = types.ModuleType("tensorrt")
+    trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)       # what find_spec reports for an import
+    trt.__version__ = f"{version}.0"
+    trt.float16, trt.float32 = "float16", "float32"
+    plugin = types.ModuleType("tensorrt.plugin")
+    for name, kind in table["plugin"].items():
+        if kind == "aot" and not aot_enabled:
+            continue                        # tensorrt.plugin defines these under IS_AOT_ENABLED only
+        if name in DECORATORS:
+            def decorator(plugin_id: str, _kind: str = name) -> Callable[[Any], Any]:
+                seen[_kind].append(plugin_id)
+                return lambda fn: fn
+            setattr(plugin, name, decorator)
+        else:
+            setattr(plugin, name, type(name, (), {}))
+    trt.plugin = plugin
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "tensorrt.plugin", plugin)
+    monkeypatch.setattr(trt_plugins, "_registered", [])
+    return seen
+
+
+@pytest.mark.parametrize("version", ["10.6", "10.8"])
+def test_tensorrt_10_6_to_10_8_registers_the_jit_plugins(monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    # tensorrt.plugin there has no KernelLaunchParams/SymIntExprs/aot_impl: touching them raised AttributeError.
+    seen = _fake_tensorrt(monkeypatch, version)
+    ids = trt_plugins.register_plugins(aot=True)
+    assert ids == [f"deblur::{name}" for name in trt_plugins.PLUGINS]
+    assert sorted(seen["impl"]) == sorted(ids) and sorted(seen["register"]) == sorted(ids)
+    assert seen["aot_impl"] == []
+
+
+def test_tensorrt_10_9_adds_aot_implementations_except_for_attention_fusion(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _fake_tensorrt(monkeypatch, "10.9")
+    trt_plugins.register_plugins(aot=True)
+    assert sorted(seen["aot_impl"]) == sorted(f"deblur::{n}" for n in trt_plugins.AOT_PLUGINS)
+    assert "deblur::attention_fusion" not in seen["aot_impl"] and "deblur::attention_fusion" in seen["impl"]
+
+
+def test_the_aot_ptx_is_pinned_below_what_the_target_drivers_load() -> None:
+    assert trt_plugins.ptx_version(87) == 80 and trt_plugins.ptx_version(90) == 80     # CUDA 12.0 driver's ISA
+    assert trt_plugins.ptx_version(100) == 86          # sm_100 needs ISA 8.6, above the floor
+    assert trt_plugins.ptx_version(87) <= 85           # JetPack 6.1/6.2: CUDA 12.6 driver, ISA 8.5
 
 
 def _ptx_parameter_kinds(ptx: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import cv2
 import numpy as np
@@ -65,7 +66,8 @@ def test_info_prints_manifest_backend_device_precision(onnx_models, capsys):
     assert report["backend"] == "onnxruntime" and report["manifest"]["pad_multiple"] == 8
 
 
-def test_info_on_an_engine_without_tensorrt_shows_its_sidecar(tmp_path, capsys):
+def test_info_on_an_engine_without_tensorrt_shows_its_sidecar(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)      # as where TensorRT is absent, also where it is not
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
     Manifest(architecture="rdafnet", variant="rdafnet-nano", value_range=(-1.0, 1.0), pad_multiple=2,
@@ -74,6 +76,21 @@ def test_info_on_an_engine_without_tensorrt_shows_its_sidecar(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "TensorRT is not installed" in captured.err
     assert "rdafnet-nano (rdafnet), fp16" in captured.out
+
+
+def test_info_reads_the_manifest_inside_an_engine_file(tmp_path, capsys, monkeypatch):
+    from sdk.backends.engine_file import pack_engine
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(pack_engine(b"plan", Manifest(architecture="rdafnet", variant="rdafnet-small",
+                                                     value_range=(-1.0, 1.0), pad_multiple=4, precision="fp16")))
+    assert main(["info", str(engine), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["manifest_source"] == "engine header" and report["manifest"]["variant"] == "rdafnet-small"
+    engine.write_bytes(b"plan")                             # a bare plan: refused, saying how to fix it
+    assert main(["info", str(engine)]) == 2
+    assert "without a deblur manifest" in capsys.readouterr().err
 
 
 def test_demo_writes_a_side_by_side_video_and_prints_psnr(onnx_models, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -100,10 +102,13 @@ def test_model_errors_are_caught_by_the_builtin_classes_simple_callers_use(tmp_p
     assert issubclass(sdk.EngineCompatibilityError, RuntimeError)
 
 
-def test_engine_without_tensorrt_says_how_to_get_it(tmp_path):
+def test_engine_without_tensorrt_says_how_to_get_it(tmp_path, monkeypatch):
+    # sys.modules[name] = None makes `import tensorrt` fail, so this holds where TensorRT is installed too.
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"\x00" * 64)
-    with pytest.raises(ImportError, match="TensorRT is not installed"), pytest.warns(UserWarning):
+    sdk.Manifest(architecture="a", variant="b", value_range=(0.0, 1.0), pad_multiple=8).write_sidecar(engine)
+    with pytest.raises(ImportError, match=r"TensorRT is not installed.*deblur-sdk\[trt\].*deblur-sdk\[jetson\]"):
         sdk.Deblurrer(engine)
 
 

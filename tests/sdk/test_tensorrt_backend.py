@@ -9,11 +9,13 @@ and replayed, and dropped when the shape changes; mismatch errors name the versi
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib.util
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 
 import sdk
 from sdk.backends.cuda_runtime import GpuInfo
+from sdk.backends.engine_file import pack_engine
 from sdk.backends.tensorrt import BufferPool, TensorRTBackend, explain_engine_failure, rebuild_command
 from sdk.manifest import Manifest, ShapeProfile
 
@@ -33,68 +36,96 @@ ORIN = GpuInfo("Orin", (8, 7))
 
 
 class FakeCuda:
-    """A CudaApi whose 'device memory' is host bytes; graphs record the enqueued work and replay it."""
+    """A CudaApi whose 'device memory' is host bytes; graphs record the enqueued work and replay it.
 
-    def __init__(self, gpu: GpuInfo = ORIN) -> None:
-        self.gpu = gpu
+    Like CUDA, the current device is per thread: ``activate`` sets it for the calling thread only, every
+    GPU call checks that the thread calling it has ``expect_device`` current, and ``activations``
+    records (thread name, device) pairs.
+    """
+
+    def __init__(self, gpu: GpuInfo = ORIN, *, devices: int = 1, expect_device: int = 0) -> None:
+        self.gpu, self.devices, self.expect_device = gpu, devices, expect_device
         self.memory: dict[int, np.ndarray] = {}
         self.next_ptr = 0x1000
         self.mallocs = self.frees = self.host_allocs = 0
         self.capturing: list | None = None
         self.graphs: dict[int, list] = {}
         self.captures = self.launches = 0
+        self.current = threading.local()
+        self.activations: list[tuple[str, int]] = []
+
+    def on_device(self):
+        device = getattr(self.current, "device", None)
+        assert device == self.expect_device, (
+            f"{threading.current_thread().name} called CUDA with device {device} current, not {self.expect_device}")
 
     def device_count(self):
-        return 1
+        return self.devices
 
-    def set_device(self, index):
-        assert index == 0
+    @contextlib.contextmanager
+    def activate(self, index):
+        self.activations.append((threading.current_thread().name, index))
+        self.current.device = index
+        yield
 
     def device_info(self, index):
         return self.gpu
 
     def malloc(self, nbytes):
+        self.on_device()
         ptr, self.next_ptr = self.next_ptr, self.next_ptr + nbytes + 256
         self.memory[ptr] = np.zeros(nbytes, np.uint8)
         self.mallocs += 1
         return ptr
 
     def free(self, ptr):
+        self.on_device()
         del self.memory[ptr]
         self.frees += 1
 
     def host_alloc(self, nbytes):
+        self.on_device()
         self.host_allocs += 1
         return np.zeros(nbytes, np.uint8)
 
     def host_free(self, buffer):
-        pass
+        self.on_device()
 
     def stream_create(self):
+        self.on_device()
+        self.streams = getattr(self, "streams", 0) + 1
         return 7
 
     def stream_destroy(self, stream):
-        pass
+        self.on_device()
+        assert self.streams > 0, "stream destroyed twice"
+        self.streams -= 1
 
     def stream_synchronize(self, stream):
+        self.on_device()
         assert self.capturing is None
 
     def copy_to_device(self, dst, src, stream):
+        self.on_device()
         self.memory[dst][: src.nbytes] = src.reshape(-1).view(np.uint8)
 
     def copy_to_host(self, dst, src, stream):
+        self.on_device()
         dst.reshape(-1).view(np.uint8)[:] = self.memory[src][: dst.nbytes]
 
     def capture_begin(self, stream):
+        self.on_device()
         self.capturing = []
 
     def capture_end(self, stream):
+        self.on_device()
         graph = len(self.graphs) + 1
         self.graphs[graph], self.capturing = self.capturing, None
         self.captures += 1
         return graph
 
     def graph_launch(self, graph, stream):
+        self.on_device()
         self.launches += 1
         for op in self.graphs[graph]:
             op()
@@ -123,6 +154,7 @@ class FakeContext:
 
     def execute_async_v3(self, stream):
         cuda, shape = self.engine.cuda, self.shape
+        cuda.on_device()
         src, dst = self.addresses["input"], self.addresses["output"]
         count = int(np.prod(shape))
 
@@ -369,6 +401,10 @@ def test_failure_without_manifest_is_classified_from_the_tensorrt_log(tmp_path):
     err = explain_engine_failure(engine, None, tensorrt_version="10.3.0", gpu=gpu,
                                  log=["Version tag does not match"])
     assert isinstance(err, sdk.EngineCompatibilityError) and "another TensorRT version" in str(err)
+    err = explain_engine_failure(engine, None, tensorrt_version="10.9.0", gpu=gpu, log=[
+        "1: [pluginV2Runner.cpp::load::303] Error Code 1: Serialization (Serialization assertion creator failed."
+        "Cannot deserialize plugin since corresponding IPluginCreator not found in Plugin Registry)"])
+    assert isinstance(err, sdk.ModelLoadError) and "register_plugins()" in str(err) and "--fused" in str(err)
     err = explain_engine_failure(engine, None, tensorrt_version="10.3.0", gpu=gpu, log=["magicTagRead failed"])
     assert isinstance(err, sdk.ModelLoadError) and "corrupt or truncated" in str(err)
     assert rebuild_command(engine, None) in str(err)
@@ -383,17 +419,123 @@ def test_corrupt_engine_is_a_model_load_error(engine_file, monkeypatch):
         load(engine_file, monkeypatch)
 
 
-def test_bare_engine_runs_with_defaults_and_a_warning(tmp_path, monkeypatch):
+def test_plan_without_a_manifest_is_refused_unless_the_caller_gives_one(tmp_path, monkeypatch):
     engine = tmp_path / "bare.engine"
     engine.write_bytes(PLAN)
-    with pytest.warns(UserWarning, match="carries no deblur manifest"):
-        backend, _ = load(engine, monkeypatch)
-    assert backend.manifest_source == "defaults" and backend.manifest.value_range == (0.0, 1.0)
+    with pytest.raises(sdk.ModelLoadError, match=r"without a deblur manifest.*deblur export MODEL --to engine"):
+        load(engine, monkeypatch)
+    given = Manifest(architecture="rdafnet", variant="rdafnet-nano", value_range=(-1.0, 1.0), pad_multiple=8)
+    backend, _ = load(engine, monkeypatch, manifest=given)
+    assert backend.manifest_source == "given" and backend.manifest.value_range == (-1.0, 1.0)
+
+
+def test_manifest_inside_the_engine_file_is_used_without_a_sidecar(tmp_path, monkeypatch):
+    engine = tmp_path / "packed.engine"
+    inside = Manifest(architecture="rdafnet", variant="rdafnet-small", value_range=(-1.0, 1.0), pad_multiple=16,
+                      precision="fp16", toolchain={"tensorrt": FAKE_VERSION, "compute_capability": "8.7"})
+    engine.write_bytes(pack_engine(PLAN, inside))      # the fake runtime accepts only the bare PLAN
+    backend, cuda = load(engine, monkeypatch)
+    assert backend.manifest_source == "engine header" and backend.manifest == inside
+    deblur = sdk.Deblurrer(backend, tile_overlap=8)
+    frame = np.full((20, 20, 3), 100, np.uint8)
+    # In [-1, 1]: 100 -> 100/127.5 - 1, doubled by the fake engine, back to 2*100 - 127.5 = 72.5 (the
+    # default (0, 1) range would have given 200).
+    assert np.abs(deblur.process(frame).astype(float) - 72.5).max() == 0.5
+    backend.close()
+
+
+def test_a_backend_made_on_one_thread_infers_on_another_with_its_gpu_current(engine_file, monkeypatch):
+    """sdk.run infers on its own thread: every GPU call must find the engine's device (here GPU 1) current there."""
+    cuda = FakeCuda(devices=2, expect_device=1)
+    backend, _ = load(engine_file, monkeypatch, cuda=cuda, device="cuda:1", cuda_graph=True)
+    x = np.random.default_rng(7).random((1, 3, 16, 16), dtype=np.float32)
+    outs, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(3):                      # plain run, graph capture, graph replay
+                out = np.empty_like(x)
+                backend.infer(x, out)
+                outs.append(out)
+        except BaseException as exc:  # noqa: BLE001 — reported by the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker, name="infer-thread")
+    thread.start()
+    thread.join()
+    assert errors == []
+    for out in outs:
+        np.testing.assert_array_equal(out, 2 * x)
+    assert cuda.captures == 1 and cuda.launches == 2    # the capture is launched, then replayed
+    assert ("infer-thread", 1) in cuda.activations and {d for _, d in cuda.activations} == {1}
+    closer = threading.Thread(target=backend.close, name="closer")
+    closer.start()
+    closer.join()
+    assert cuda.memory == {} and ("closer", 1) in cuda.activations
+
+
+def test_gpu_index_beyond_the_machine_names_the_count(engine_file, monkeypatch):
+    with pytest.raises(RuntimeError, match="no CUDA GPU 2 here: this machine has 2 GPU"):
+        load(engine_file, monkeypatch, cuda=FakeCuda(devices=2), device="cuda:2")
+
+
+def test_close_twice_is_safe_and_a_closed_backend_says_so(engine_file, monkeypatch):
+    backend, cuda = load(engine_file, monkeypatch)
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    backend.infer(x, np.empty_like(x))
+    backend.close()
+    backend.close()                                   # FakeCuda asserts a stream is never destroyed twice
+    assert cuda.memory == {} and cuda.streams == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.infer(x, np.empty_like(x))
+
+
+def test_a_refused_tensor_address_is_an_error_not_a_silent_bad_frame(engine_file, monkeypatch):
+    backend, _ = load(engine_file, monkeypatch)
+    backend.context.set_tensor_address = lambda name, ptr: False     # what TensorRT returns on a bad address
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    with pytest.raises(RuntimeError, match="TensorRT refused the device address of 'input'"):
+        backend.infer(x, np.empty_like(x))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cuda") is None, reason="needs cuda-python")
+def test_with_real_cuda_python_and_no_driver_the_error_is_the_driver_not_found_0(engine_file, monkeypatch):
+    from sdk.backends.cuda_runtime import CudaDriverError, CudaPythonApi
+
+    try:
+        count = CudaPythonApi().device_count()
+    except CudaDriverError:
+        pass
+    else:
+        pytest.skip(f"this machine has a working NVIDIA driver ({count} GPU(s))")
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_tensorrt(FakeCuda()))
+    with pytest.raises(CudaDriverError) as info:
+        TensorRTBackend(engine_file)                       # cuda-python's real cudaGetDeviceCount answers
+    assert "no NVIDIA driver is loaded" in str(info.value) and "found 0" not in str(info.value)
 
 
 def test_engine_on_cpu_is_refused(engine_file, monkeypatch):
     with pytest.raises(ValueError, match="run on a CUDA GPU"):
         load(engine_file, monkeypatch, device="cpu")
+
+
+def test_export_and_runtime_share_one_tensorrt_import_and_one_gpu_query(monkeypatch):
+    import export.tensorrt as builder
+    from sdk.backends import cuda_runtime
+    from sdk.backends import tensorrt as runtime
+
+    assert builder.import_tensorrt is runtime.import_tensorrt
+    assert builder.TensorRTUnavailableError is runtime.TensorRTUnavailableError
+    assert builder.gpu_compute_capability is cuda_runtime.gpu_compute_capability
+    fake = make_fake_tensorrt(FakeCuda())
+    monkeypatch.setitem(sys.modules, "tensorrt", fake)
+    assert runtime.import_tensorrt() is fake                       # the contract: it returns the module
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(runtime.TensorRTUnavailableError, match="it is not importable here"):
+        builder.import_tensorrt()
+    assert cuda_runtime.gpu_compute_capability(0, FakeCuda(GpuInfo("RTX 4090", (8, 9)))) == ("8.9", "RTX 4090")
+    with pytest.raises(RuntimeError, match="no CUDA GPU 1 here: this machine has 1 GPU"):
+        cuda_runtime.gpu_compute_capability(1, FakeCuda())
 
 
 def test_tensorrt_stubs_namespace_is_not_mistaken_for_tensorrt(engine_file, monkeypatch):
@@ -449,11 +591,13 @@ def test_real_engine_matches_onnxruntime(onnx_models, tmp_path):
     profile = builder.create_optimization_profile()
     profile.set_shape("input", (1, 3, 16, 16), (1, 3, 64, 64), (1, 3, 128, 128))
     config.add_optimization_profile(profile)
-    engine = tmp_path / "conv.engine"
-    engine.write_bytes(bytes(builder.build_serialized_network(network, config)))
+    plan = bytes(builder.build_serialized_network(network, config))
+    engine, packed = tmp_path / "conv.engine", tmp_path / "packed.engine"
+    engine.write_bytes(plan)                                       # a plain plan with a sidecar...
     Manifest.read_onnx(onnx_models["conv"]).write_sidecar(engine)
+    packed.write_bytes(pack_engine(plan, Manifest.read_onnx(onnx_models["conv"])))   # ...and one with the header
     frame = np.random.default_rng(4).integers(0, 256, (150, 210, 3), dtype=np.uint8)
     reference = sdk.Deblurrer(onnx_models["conv"], device="cpu").process(frame)
-    for graph in (False, True):
-        out = sdk.Deblurrer(engine, tile_overlap=16, cuda_graph=graph).process(frame)
+    for path, graph in ((engine, False), (engine, True), (packed, True)):
+        out = sdk.Deblurrer(path, tile_overlap=16, cuda_graph=graph).process(frame)
         assert np.abs(out.astype(int) - reference.astype(int)).max() <= 1

@@ -44,6 +44,40 @@ def _conv_at(layers: nn.ModuleList, i: int) -> nn.Conv2d:
     return cast(nn.Conv2d, layers[i])
 
 
+NORMS = ("instance", "layer", "none")
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of each pixel (NAFNet's LayerNorm2d), with a per-channel affine.
+
+    Unlike InstanceNorm it uses no statistic of the whole frame, so a tile computes exactly what the
+    same pixels compute in the whole frame, and 96x96 training crops see what a 720p frame sees.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        y = (x - mean) / torch.sqrt(var + self.eps)
+        return y * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    if norm == "instance":
+        # Affine-free, as the authors' code has it (F.instance_norm's defaults).
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if norm == "layer":
+        return ChannelLayerNorm(channels)
+    if norm == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
 class RDAFB(nn.Module):
     """Residual dense attention-fusion block at ``channels`` channels (the paper's RDAFB, ``base_block``).
 
@@ -58,7 +92,7 @@ class RDAFB(nn.Module):
         torch.Size([1, 32, 16, 16])
     """
 
-    def __init__(self, channels: int = 128) -> None:
+    def __init__(self, channels: int = 128, norm: str = "instance") -> None:
         super().__init__()
         c = channels
         # attention[i] makes the sigmoid map M_i of the input to convs[i] (AM_1..AM_4).
@@ -70,9 +104,11 @@ class RDAFB(nn.Module):
         # The attention refiner: depthwise 3x3 (zero padding) then pointwise 1x1, no bias, no activation.
         self.refine_depthwise = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False) for _ in range(3))
         self.refine_pointwise = nn.ModuleList(nn.Conv2d(c, c, 1, bias=False) for _ in range(3))
+        # The paper's InstanceNorm after every conv; the edge sizes may use another (see RDAFNet).
+        self.norms = nn.ModuleList(_norm_layer(norm, c) for _ in range(4))
 
     def _conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        return F.instance_norm(self.convs[i](x))
+        return self.norms[i](self.convs[i](x))
 
     def _attend(self, i: int, maps: Sequence[torch.Tensor], layer_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer i's sigmoid map M_{i+1} and the fused attention applied to its output, in one kernel call."""
@@ -123,13 +159,13 @@ class RDAFStage(nn.Module):
     """
 
     def __init__(self, base_channels: int, num_blocks: int, merges_previous: bool = False,
-                 receives_cross_stage: bool = False) -> None:
+                 receives_cross_stage: bool = False, norm: str = "instance") -> None:
         super().__init__()
         ngf, wide = base_channels, 2 * base_channels
         self.shallow = nn.Conv2d(3, ngf, 7, padding=3, bias=False)
         self.merge_previous = nn.Conv2d(2 * ngf, ngf, 1) if merges_previous else None
         self.down = nn.Conv2d(ngf, wide, 4, stride=2, padding=1, bias=False)
-        self.blocks = nn.ModuleList(RDAFB(wide) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(RDAFB(wide, norm) for _ in range(num_blocks))
         self.cross_stage_mid = nn.Conv2d(wide, wide, 1) if receives_cross_stage else None
         self.cross_stage_final = nn.Conv2d(wide, wide, 1) if receives_cross_stage else None
         self.up = nn.ConvTranspose2d(wide, ngf, 4, stride=2, padding=1, bias=False)
@@ -174,6 +210,8 @@ class RDAFNet(DeblurNet):
 
     ``base_channels`` is the full-resolution width (the paper's ngf = 64); the blocks run at
     ``2 * base_channels`` on H/2 x W/2. ``num_blocks`` RDAFBs (paper: 16). Images in [-1, 1].
+    ``norm``: the normalisation after each block conv: ``"instance"`` (the paper), ``"layer"``
+    (per-pixel over channels) or ``"none"``; only the last two make tiled output equal whole-frame output.
 
     Example::
 
@@ -186,11 +224,16 @@ class RDAFNet(DeblurNet):
     input_range = (-1.0, 1.0)
     pad_multiple = 2
 
-    def __init__(self, base_channels: int = 64, num_blocks: int = 16) -> None:
+    def __init__(self, base_channels: int = 64, num_blocks: int = 16, norm: str = "instance") -> None:
         super().__init__()
         if base_channels < 1 or num_blocks < 1:
             raise ValueError(f"base_channels and num_blocks must be positive, got {base_channels}, {num_blocks}")
-        self.trunk = RDAFStage(base_channels, num_blocks)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.norm = norm
+        # Recorded with the checkpoint (registry.build), so a checkpoint always rebuilds its own norm.
+        self.recorded_kwargs = {"norm": norm}
+        self.trunk = RDAFStage(base_channels, num_blocks, norm=norm)
         self.to_image = nn.Conv2d(base_channels, 3, 7, padding=3, bias=False)
 
     def forward_supervised(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -371,13 +414,16 @@ def rdafnet_multi(**overrides: object) -> RDAFNetMultiStage:
 
 # Edge sizes from benchmarks/results/model_sizes.md: the largest width/depth (>= 4 blocks) whose
 # roofline-projected 720p latency on Orin NX (fused attention) meets 100 ms (small) and 33 ms (nano).
+# They drop the paper's InstanceNorm (norm="none"): tiles then equal the whole frame, no statistics
+# pass costs GPU bandwidth, and it trained best of the three in benchmarks/results/*/norm-variants.md.
+EDGE_NORM = "none"
 @register("rdafnet-small", paper=PAPER,
-          summary="edge RDAFNet: 4 RDAFBs at 64 channels (H/2); projected 92 ms at 720p on Orin NX")
+          summary="edge RDAFNet: 4 RDAFBs at 64 channels (H/2), no norm; projected 92 ms at 720p on Orin NX")
 def rdafnet_small(**overrides: object) -> RDAFNet:
-    return RDAFNet(**{"base_channels": 32, "num_blocks": 4, **overrides})  # type: ignore[arg-type]
+    return RDAFNet(**{"base_channels": 32, "num_blocks": 4, "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]
 
 
 @register("rdafnet-nano", paper=PAPER,
-          summary="edge RDAFNet: 5 RDAFBs at 24 channels (H/2); projected 30 ms at 720p on Orin NX")
+          summary="edge RDAFNet: 5 RDAFBs at 24 channels (H/2), no norm; projected 30 ms at 720p on Orin NX")
 def rdafnet_nano(**overrides: object) -> RDAFNet:
-    return RDAFNet(**{"base_channels": 12, "num_blocks": 5, **overrides})  # type: ignore[arg-type]
+    return RDAFNet(**{"base_channels": 12, "num_blocks": 5, "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ def build(name: str, **overrides: object) -> DeblurNet:
     model = spec(name).factory(**overrides)
     # Recorded so that checkpoints and manifests can rebuild exactly this network.
     model.model_name = name
-    model.model_kwargs = dict(overrides)
+    model.model_kwargs = {**getattr(model, "recorded_kwargs", {}), **overrides}
     return model
 
 
