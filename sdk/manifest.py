@@ -116,8 +116,11 @@ class Manifest:
 
     ``value_range`` is the range the network's input and output live in (RDAFNet and BAG use
     (-1, 1), MSAN (-0.5, 0.5)); ``pad_multiple`` the size multiple H and W must have.
-    ``receptive_field`` is how many pixels on each side of an output pixel can change it (``None``:
-    unknown) and ``tile_exact`` whether the network is local (True: tiles overlapping by enough of
+    ``receptive_field`` is the *effective* radius: how many pixels on each side of an output pixel can
+    change it by half an 8-bit grey level or more, whatever lies beyond (``None``: unknown). It is
+    measured on trained weights (``benchmarks/receptive_field.py``), not the theoretical support, which
+    is far larger (rdafnet-nano: 11 px effective, 63 px support). ``tile_exact`` says whether the
+    network is local (True: tiles overlapping by enough of
     the receptive field equal the whole frame), uses per-image statistics such as InstanceNorm or
     global pooling (False: every tile is normalised by its own content, so tiles can never equal the
     whole frame), or unknown (None); :class:`sdk.Deblurrer` picks its tile overlap from them.
@@ -246,6 +249,8 @@ class Manifest:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{source}: not valid JSON ({exc})") from None
+        except RecursionError:      # a corrupt file of nested brackets; no manifest nests deeply
+            raise ManifestError(f"{source}: not a manifest (JSON nested too deeply)") from None
         return cls.from_dict(data, source=source)
 
     def replace(self, **changes: Any) -> Manifest:

@@ -153,3 +153,77 @@ def test_random_sidecar_bytes_raise_manifest_error(tmp_path_factory, data):
     (engine.parent / "model.engine.json").write_bytes(data)
     with pytest.raises(ManifestError):
         Manifest.read_sidecar(engine)
+
+
+PLAN = bytes(range(256)) * 3            # stands in for a TensorRT plan: the header code never parses it
+
+
+@pytest.fixture(scope="module")
+def engine_bytes(manifest_text) -> bytes:
+    from sdk.backends.engine_file import pack_engine
+
+    return pack_engine(PLAN, Manifest.from_json(manifest_text))
+
+
+def _read_engine_or_load_error(data: bytes, path) -> None:
+    """unpack_engine and load_engine on ``data``: a ModelLoadError/ManifestError (both ValueErrors), or an
+    answer that is consistent with the bytes, never another exception."""
+    from sdk.backends.engine_file import MAGIC, load_engine, unpack_engine
+
+    try:
+        manifest, plan = unpack_engine(data)
+    except (ModelLoadError, ManifestError):
+        pass
+    else:
+        if manifest is None:                    # no header: the bytes are taken as a plain plan
+            assert plan == data and not data.startswith(MAGIC)
+        else:
+            assert isinstance(manifest, Manifest) and plan and data.endswith(plan)
+    path.write_bytes(data)
+    try:
+        manifest, where, plan = load_engine(path)
+    except (ModelLoadError, ManifestError):
+        return
+    assert (manifest is None) == (where == "none") and data.endswith(plan)
+
+
+@SETTINGS
+@given(cut=st.integers(0, 10_000), flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 7)), max_size=3),
+       junk=st.binary(max_size=64))
+def test_truncated_bit_flipped_or_random_engine_files_raise_model_load_error(tmp_path_factory, engine_bytes, cut,
+                                                                             flips, junk):
+    from sdk.backends.engine_file import MAGIC
+
+    data = bytearray(engine_bytes[:cut % (len(engine_bytes) + 1)])
+    for position, bit in flips:
+        if data:
+            data[position % len(data)] ^= 1 << bit
+    path = tmp_path_factory.mktemp("engine") / "model.engine"
+    for candidate in (bytes(data), bytes(data) + junk, MAGIC + junk):
+        _read_engine_or_load_error(candidate, path)
+    if cut % (len(engine_bytes) + 1) < len(engine_bytes) - len(PLAN):      # cut inside the header
+        from sdk.backends.engine_file import unpack_engine
+
+        with pytest.raises(ModelLoadError):
+            unpack_engine(engine_bytes[:cut % (len(engine_bytes) + 1)] or MAGIC[:1])
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                         st.sampled_from(["architecture", "variant", "value_range", "pad_multiple", "receptive_field",
+                                          "tile_exact", "shape_profile", "fp32_layers", "toolchain"]) | st.text(max_size=4),
+                         inner, max_size=5), max_leaves=12)
+
+
+@SETTINGS
+@given(body=st.one_of(_JSON.map(lambda v: json.dumps(v).encode()), st.binary(max_size=64),
+                      st.integers(1, 200_000).map(lambda depth: b"[" * depth)),
+       length_delta=st.sampled_from([0, 0, 0, -1, 1, 1 << 30]))
+def test_any_header_manifest_is_read_or_refused_with_model_load_error(tmp_path_factory, body, length_delta):
+    import struct
+
+    from sdk.backends.engine_file import MAGIC
+
+    length = max(0, len(body) + length_delta) % (1 << 32)
+    data = MAGIC + struct.pack("<I", length) + body + PLAN
+    _read_engine_or_load_error(data, tmp_path_factory.mktemp("header") / "model.engine")
