@@ -59,7 +59,7 @@ def test_architecture_exports_with_dynamic_shapes_and_matches_pytorch(name, tmp_
 
 def test_instance_norm_without_affine_exports_as_instancenormalization_with_unit_scale(tmp_path):
     torch.manual_seed(0)
-    net = build("rdafnet-nano", num_blocks=1).eval()
+    net = build("rdafnet-nano", num_blocks=1, norm="instance").eval()
     report = export_onnx(net, tmp_path / "nano.onnx")
     model = onnx.load(str(report.path))
     weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
