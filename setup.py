@@ -47,8 +47,8 @@ EXTRAS = {
     "jetson": ["cuda-python>=12.2,<13", "onnx>=1.16"],
     # tensorrt-stubs is installed with --no-deps by .ci/run: its metadata requires tensorrt itself.
     # cuda-python: tests/sdk/test_cuda_runtime.py checks real CUDA error codes (no driver here) become clear messages.
-    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "cuda-python>=12.3,<13; sys_platform == 'linux' or sys_platform == 'win32'",
-            *REMOTE],
+    "dev": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "hypothesis>=6.100",
+            "cuda-python>=12.3,<13; sys_platform == 'linux' or sys_platform == 'win32'", *REMOTE],
     "remote": REMOTE,
     # PyTriton 0.7 needs NumPy < 2: give the server a virtualenv of its own (README, "Serving many cameras").
     "serve": ["nvidia-pytriton>=0.7,<0.8", *REMOTE],

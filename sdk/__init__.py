@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         NullSink,
         StatsSnapshot,
         StreamRunner,
+        StreamSink,
         VideoFileSink,
         VideoSource,
         WindowSink,
@@ -48,7 +49,7 @@ _LAZY = {
     **dict.fromkeys(("Manifest", "ManifestError"), "manifest"),
     "RemoteDeblurrer": "serving",
     **dict.fromkeys(("CallbackSink", "Frame", "ImageFileSink", "ImageFolderSink", "NullSink", "StatsSnapshot",
-                     "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "open_sink", "run"), "stream"),
+                     "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource", "WindowSink", "open_sink", "run"), "stream"),
 }
 
 
@@ -68,6 +69,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Backend", "CallbackSink", "Deblurrer", "DeblurrerInfo", "EngineCompatibilityError", "Frame", "ImageFileSink",
     "ImageFolderSink", "Manifest", "ManifestError", "ModelLoadError", "NonFiniteOutputError", "NullSink",
-    "PreparedFrame", "RemoteDeblurrer", "StatsSnapshot", "StreamRunner", "VideoFileSink", "VideoSource", "WindowSink", "__version__",
+    "PreparedFrame", "RemoteDeblurrer", "StatsSnapshot", "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource",
+    "WindowSink", "__version__",
     "blur_score", "default_model_path", "is_sharp", "open_sink", "run",
 ]

@@ -32,12 +32,21 @@ import numpy as np
 from .backends import Backend, ModelLoadError, NonFiniteOutputError, open_backend
 from .manifest import Manifest
 from .processing import COLORS, ArrayPool, FrameConverter, FrameSpec, inspect_frame, padded_size
-from .tiling import TilePlan, blend_tiles, choose_tile, fit_overlap, plan_tiles
+from .tiling import (
+    TilePlan,
+    blend_tiles,
+    choose_tile,
+    exact_overlap,
+    fit_overlap,
+    overlap_for_model,
+    plan_tiles,
+)
 
 # Without a profile, frames above this many pixels are tiled: a 1080p frame runs whole, 4K in tiles,
 # which bounds the activations a full-resolution deblurring network allocates.
 DEFAULT_MAX_PIXELS = 1920 * 1088
 NONFINITE_POLICIES = ("raise", "fp32")
+MIN_COARSE_PIXELS = 2   # reflect padding of a 3x3 convolution needs two pixels on every feature map
 
 
 def default_model_path() -> Path:
@@ -110,8 +119,10 @@ class Deblurrer:
         device: "auto", "cpu", "cuda", "cuda:N", or "tensorrt" (ONNX Runtime's TensorRT provider).
         tile: ``None`` tiles only frames larger than the model's profile or ``max_pixels``; an int or
             ``(h, w)`` forces tiles of that size (kept inside the model's profile).
-        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps); reduced, with a
-            warning, when the model's largest input cannot hold it twice.
+        tile_overlap: pixels shared by neighbouring tiles (blended with cosine ramps); raised to four
+            times the manifest's ``receptive_field`` for a local network, so that its tiles equal the
+            whole frame; reduced, with a warning, when the model's largest input cannot hold it twice.
+            Models with per-image statistics (manifest ``tile_exact=False``) warn when they are tiled.
         color: channel order of the frames you pass and get back, "bgr" (OpenCV) or "rgb".
         precision: ``None`` runs the artefact's own precision; "fp16" asks ONNX Runtime's TensorRT
             provider or the PyTorch backend for half precision; "bf16" asks OpenVINO (CPUs with AVX-512
@@ -161,7 +172,58 @@ class Deblurrer:
         # Tile plans per padded size, shared by every thread that calls process(); guarded by _plans_lock.
         self._plans: dict[tuple[int, int], TilePlan | None] = {}
         self._plans_lock = threading.Lock()
-        self.tile_overlap = fit_overlap(self._requested_overlap, limits.max_hw, self.manifest.pad_multiple)
+        self._warned_inexact_tiles = False
+        self.tile_overlap = self._fit_overlap(limits)
+        if self._backend.manifest_source == "defaults":
+            self._refuse_pass_through(close=not isinstance(model, Backend))
+
+    def _fit_overlap(self, limits: Any) -> int:
+        """The requested overlap, raised to what makes tiles exact for a local network of known receptive
+        field (manifest), then fitted into the model's largest tile (with a warning when reduced)."""
+        m = self.manifest
+        wanted = overlap_for_model(self._requested_overlap, m.receptive_field, m.tile_exact, m.pad_multiple)
+        fitted = fit_overlap(wanted, limits.max_hw, m.pad_multiple)
+        if m.receptive_field is not None and m.tile_exact is not False and fitted < exact_overlap(
+                m.receptive_field, m.pad_multiple):
+            warnings.warn(f"{m.variant}: its receptive field ({m.receptive_field} px) needs tile_overlap >= "
+                          f"{exact_overlap(m.receptive_field, m.pad_multiple)} for tiles to equal the whole frame; "
+                          f"the model's largest tile allows {fitted}, so tiled frames may show seams",
+                          UserWarning, stacklevel=4)
+        return fitted
+
+    def _warn_inexact_tiles(self, plan: TilePlan) -> None:
+        if self.manifest.tile_exact is not False or self._warned_inexact_tiles:
+            return
+        self._warned_inexact_tiles = True
+        warnings.warn(f"{self.manifest.variant} normalises with per-image statistics (manifest tile_exact=false: "
+                      f"InstanceNorm or global pooling), so the {plan.count} tiles of a {plan.height}x{plan.width} "
+                      "frame each see other statistics than the whole frame and the result can show seams; "
+                      "avoid tiling (tile=None, a larger max_pixels or engine profile) where that matters",
+                      UserWarning, stacklevel=5)
+
+    def _refuse_pass_through(self, *, close: bool) -> None:
+        """A model without a manifest that returns its input unchanged (an Identity graph, an export of the
+        wrong module) would look like it works: probe it once and refuse it."""
+        m = self.manifest
+        h, w = padded_size(*self._min_hw(), m.pad_multiple, self._min_hw())
+        h, w = padded_size(max(h, 16), max(w, 16), m.pad_multiple)
+        if self._backend.limits.max_hw is not None:
+            h, w = min(h, self._backend.limits.max_hw[0]), min(w, self._backend.limits.max_hw[1])
+        lo, hi = m.value_range
+        probe = np.random.default_rng(0).uniform(lo, hi, (1, m.in_channels, h, w)).astype(np.float32)
+        out = np.zeros_like(probe)
+        try:
+            self._backend.infer(probe, out)
+        except Exception as exc:  # noqa: BLE001 - the model cannot run at all: same verdict, with its reason
+            reason = f"it fails on a {tuple(probe.shape)} probe input: {exc}"
+        else:
+            if not np.array_equal(out, probe):
+                return
+            reason = "it returns its input unchanged (an Identity graph?)"
+        if close:
+            self._backend.close()
+        raise ModelLoadError(f"{self.model_path} carries no manifest and {reason}; this is not a deblurring model. "
+                             "Export it with `deblur export`, or write a manifest beside it (sdk.Manifest.write_sidecar)")
 
     @staticmethod
     def _check_tile(tile: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -284,8 +346,17 @@ class Deblurrer:
                 f"precision={b.precision!r}, model={self.manifest.variant!r})")
 
     # ------------------------------------------------------------------ internals
+    def _min_hw(self) -> tuple[int, int]:
+        """The smallest input the network runs on: its profile's minimum, and at least two pixels on its
+        coarsest feature map (a network that downsamples by ``pad_multiple`` reflect-pads there, which
+        needs two), so 1x1 or 1x500 frames are padded up instead of failing inside the backend."""
+        limits = self._backend.limits
+        floor = MIN_COARSE_PIXELS * self.manifest.pad_multiple
+        hi = limits.max_hw or (floor, floor)
+        return min(max(limits.min_hw[0], floor), hi[0]), min(max(limits.min_hw[1], floor), hi[1])
+
     def _padded(self, spec: FrameSpec) -> tuple[int, int]:
-        return padded_size(spec.height, spec.width, self.manifest.pad_multiple, self._backend.limits.min_hw)
+        return padded_size(spec.height, spec.width, self.manifest.pad_multiple, self._min_hw())
 
     def _plan(self, size: tuple[int, ...]) -> TilePlan | None:
         """The tiling for a padded size, or None when the frame runs whole (cached per size)."""
@@ -304,7 +375,7 @@ class Deblurrer:
         multiple = self.manifest.pad_multiple
         tile: tuple[int, int] | None
         if self._tile is not None:
-            lo = limits.min_hw
+            lo = self._min_hw()
             hi = limits.max_hw or hw
             # A forced tile still has to be a size the model accepts.
             forced = tuple(min(hw[i], hi[i], max(lo[i], multiple, self._tile[i] // multiple * multiple))
@@ -312,8 +383,12 @@ class Deblurrer:
             tile = (forced[0], forced[1]) if forced != hw else None
         else:
             tile = choose_tile(*hw, max_hw=limits.max_hw, max_pixels=self.max_pixels, overlap=self.tile_overlap,
-                               multiple=multiple, min_hw=limits.min_hw)
-        return None if tile is None else plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
+                               multiple=multiple, min_hw=self._min_hw())
+        if tile is None:
+            return None
+        plan = plan_tiles(*hw, tile=tile, overlap=self.tile_overlap, multiple=multiple)
+        self._warn_inexact_tiles(plan)
+        return plan
 
     def _run_backend(self, batch: np.ndarray, out: np.ndarray) -> None:
         with self._lock:
@@ -338,8 +413,7 @@ class Deblurrer:
             # The fallback has its own profile: plans and overlap made for the old one may not fit it.
             with self._plans_lock:
                 self._plans.clear()
-                self.tile_overlap = fit_overlap(self._requested_overlap, fallback.limits.max_hw,
-                                                self.manifest.pad_multiple)
+                self.tile_overlap = self._fit_overlap(fallback.limits)
 
     def _run_batch(self, frames: list[np.ndarray], spec: FrameSpec, hw: tuple[int, int]) -> list[np.ndarray]:
         n = len(frames)

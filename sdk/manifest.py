@@ -119,6 +119,14 @@ class Manifest:
 
     ``value_range`` is the range the network's input and output live in (RDAFNet and BAG use
     (-1, 1), MSAN (-0.5, 0.5)); ``pad_multiple`` the size multiple H and W must have.
+    ``receptive_field`` is the *effective* radius: how many pixels on each side of an output pixel can
+    change it by half an 8-bit grey level or more, whatever lies beyond (``None``: unknown). It is
+    measured on trained weights (``benchmarks/receptive_field.py``), not the theoretical support, which
+    is far larger (rdafnet-nano: 11 px effective, 63 px support). ``tile_exact`` says whether the
+    network is local (True: tiles overlapping by enough of
+    the receptive field equal the whole frame), uses per-image statistics such as InstanceNorm or
+    global pooling (False: every tile is normalised by its own content, so tiles can never equal the
+    whole frame), or unknown (None); :class:`sdk.Deblurrer` picks its tile overlap from them.
     ``fp32_layers`` names the graph nodes (ONNX node names, which TensorRT uses as layer names) that
     must stay in float32 in a float16 engine; ``checkpoint_sha256`` is the SHA-256 of the checkpoint
     file the artefact came from, ``onnx_sha256`` that of the ONNX file an engine was built from.
@@ -147,6 +155,8 @@ class Manifest:
     plugins: tuple[str, ...] = ()
     plugin_flavour: str | None = None
     schema_version: int = SCHEMA_VERSION
+    receptive_field: int | None = None
+    tile_exact: bool | None = None
 
     def __post_init__(self) -> None:
         # JSON gives lists; normalise so that equality and hashing behave.
@@ -218,6 +228,11 @@ class Manifest:
         if bool(self.plugins) != (self.plugin_flavour is not None):
             raise ManifestError("manifest plugins and plugin_flavour go together: an engine with plugin layers "
                                 f"names both, got plugins={list(self.plugins)!r}, plugin_flavour={self.plugin_flavour!r}")
+        rf = self.receptive_field
+        if rf is not None and (isinstance(rf, bool) or not isinstance(rf, int) or rf < 0):
+            raise ManifestError(f"manifest receptive_field must be None or an int >= 0 (pixels), got {rf!r}")
+        if self.tile_exact not in (None, True, False):
+            raise ManifestError(f"manifest tile_exact must be true, false or null, got {self.tile_exact!r}")
         if not isinstance(self.notes, str):
             raise ManifestError(f"manifest notes must be a string, got {self.notes!r}")
 
@@ -252,6 +267,8 @@ class Manifest:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ManifestError(f"{source}: not valid JSON ({exc})") from None
+        except RecursionError:      # a corrupt file of nested brackets; no manifest nests deeply
+            raise ManifestError(f"{source}: not a manifest (JSON nested too deeply)") from None
         return cls.from_dict(data, source=source)
 
     def replace(self, **changes: Any) -> Manifest:

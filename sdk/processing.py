@@ -27,6 +27,8 @@ from .manifest import Manifest
 MAX_SIDE = 1 << 15          # 32768 px: beyond any camera; larger is a bug (e.g. a transposed buffer)
 MAX_PIXELS = 1 << 27        # 134 MP: a 16k x 8k panorama still fits; more would not fit host memory as float32
 COLORS = ("bgr", "rgb")
+# Float frames may stray this far outside [0, 1] (rounding in the caller's own arithmetic) and still pass.
+FLOAT_SLACK = 1.0 / 512
 
 
 def expected_frames(color: str) -> str:
@@ -58,7 +60,8 @@ def inspect_frame(frame: object, *, color: str = "bgr") -> FrameSpec:
     if not isinstance(frame, np.ndarray):
         raise TypeError(f"expected a frame: {want}; got {type(frame).__name__}")
     if frame.dtype not in (np.uint8, np.float32):
-        hint = " (convert with frame.astype(np.float32))" if frame.dtype.kind == "f" else ""
+        hint = (" (convert with frame.astype(np.float32), dividing by 255 if it holds 0..255)"
+                if frame.dtype.kind == "f" else "")
         raise TypeError(f"expected a frame: {want}; got dtype {frame.dtype}{hint}")
     if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 3, 4)):
         raise ValueError(f"expected a frame: {want}; got shape {frame.shape}")
@@ -68,10 +71,20 @@ def inspect_frame(frame: object, *, color: str = "bgr") -> FrameSpec:
     if height > MAX_SIDE or width > MAX_SIDE or height * width > MAX_PIXELS:
         raise ValueError(f"frame of {height}x{width} px is larger than this SDK handles "
                          f"(at most {MAX_SIDE} px a side and {MAX_PIXELS:,} px); got shape {frame.shape}")
-    if frame.dtype == np.float32 and not np.isfinite(frame).all():
-        raise ValueError("float32 frame contains NaN or Inf; expected values in [0, 1]")
+    if frame.dtype == np.float32:
+        check_float_range(frame)
     channels = 1 if frame.ndim == 2 else frame.shape[2]
     return FrameSpec(height, width, channels, frame.dtype, frame.ndim)
+
+
+def check_float_range(frame: np.ndarray) -> None:
+    """Float frames must hold [0, 1]: a 0..255 float frame would otherwise come back all white."""
+    lo, hi = float(frame.min()), float(frame.max())   # NaN propagates into both
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("float32 frame contains NaN or Inf; expected values in [0, 1]")
+    if lo < -FLOAT_SLACK or hi > 1.0 + FLOAT_SLACK:
+        hint = " (a 0..255 frame: divide it by 255, or pass it as uint8)" if hi > 1.0 + FLOAT_SLACK and hi <= 255.0 else ""
+        raise ValueError(f"float32 frame holds values in [{lo:g}, {hi:g}]; expected [0, 1]{hint}")
 
 
 def padded_size(height: int, width: int, multiple: int, minimum: tuple[int, int] = (1, 1)) -> tuple[int, int]:

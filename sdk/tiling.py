@@ -4,7 +4,10 @@ Tiles sit on a regular grid (the last row/column flush with the far edge). Insid
 weights ramp up with a raised cosine; the outermost quarter of every *interior* tile edge gets zero
 weight, because that is where the tile's own zero/reflect padding corrupts a convolution's answer.
 Weights are normalised by their sum, so a per-pixel network tiled equals it untiled to rounding, and a
-network whose receptive field fits in a quarter of the overlap does too.
+network whose receptive field fits in a quarter of the overlap does too (:func:`exact_overlap`; the
+Deblurrer raises the overlap to it when the manifest gives the receptive field). Networks with
+per-image statistics (InstanceNorm, global pooling) normalise each tile by its own content and can
+never match the whole frame exactly: tile them only when a frame does not fit (the Deblurrer warns).
 
 Example::
 
@@ -117,6 +120,22 @@ def min_blend_tile(overlap: int, multiple: int = 1) -> int:
 def largest_overlap(tile: int, multiple: int = 1) -> int:
     """The largest overlap (a multiple of ``multiple``) that tiles of ``tile`` pixels can hold."""
     return max(0, (tile - multiple) // 2 // multiple * multiple)
+
+
+def exact_overlap(receptive_field: int, multiple: int = 1) -> int:
+    """The overlap at which tiles of a local network equal the whole frame: every pixel a tile's answer
+    counts for (all but the outer quarter of each overlap, see :func:`_ramp`) must lie at least
+    ``receptive_field`` pixels inside the tile, where the tile's own border cannot reach it."""
+    return _round_up(4 * max(0, receptive_field), multiple)
+
+
+def overlap_for_model(requested: int, receptive_field: int | None, tile_exact: bool | None,
+                      multiple: int = 1) -> int:
+    """``requested``, raised to :func:`exact_overlap` for a local network of known receptive field
+    (``tile_exact`` not False); per-image-statistics networks (False) and unknown ones keep ``requested``."""
+    if receptive_field is None or tile_exact is False:
+        return requested
+    return max(requested, exact_overlap(receptive_field, multiple))
 
 
 def fit_overlap(overlap: int, max_hw: tuple[int, int] | None, multiple: int = 1) -> int:

@@ -39,16 +39,39 @@ def toolchain() -> dict[str, str]:
     return {"torch": torch.__version__.split("+")[0]}
 
 
+# Layers that normalise or pool over the whole image: tiles of a network with any of them are each
+# normalised by their own content and never equal the whole frame (the runtime warns when it tiles).
+GLOBAL_STATISTICS = (torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d, torch.nn.InstanceNorm3d, torch.nn.GroupNorm,
+                     torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool2d, torch.nn.AdaptiveMaxPool1d,
+                     torch.nn.AdaptiveMaxPool2d)
+
+
+def tile_exactness(model: torch.nn.Module) -> bool | None:
+    """False when ``model`` has a layer with per-image statistics (:data:`GLOBAL_STATISTICS`); else its
+    own ``tile_exact`` when it declares one; True when it declares a ``receptive_field``; else None
+    (unknown: statistics computed in ``forward`` itself, such as ``x.mean((2, 3))``, are not visible here)."""
+    if any(isinstance(m, GLOBAL_STATISTICS) for m in model.modules()):
+        return False
+    declared = getattr(model, "tile_exact", None)
+    if declared is not None:
+        return bool(declared)
+    return True if getattr(model, "receptive_field", None) is not None else None
+
+
 def model_manifest(model: DeblurNet, **fields: Any) -> Manifest:
     """The manifest describing ``model`` (built through ``training.models.build``)."""
     if not model.model_name:
         raise ValueError("model has no registry name: build it with training.models.build(name)")
+    exact = tile_exactness(model)
     base = dict(
         architecture=model.architecture,
         variant=model.model_name,
         value_range=tuple(model.input_range),
         pad_multiple=int(model.pad_multiple),
         toolchain=toolchain(),
+        # Per-image statistics reach the whole frame: no radius describes such a network.
+        receptive_field=None if exact is False else getattr(model, "receptive_field", None),
+        tile_exact=exact,
     )
     base.update(fields)
     return Manifest(**base)
@@ -110,5 +133,9 @@ def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[D
         manifest = Manifest.from_dict(ckpt["manifest"], source=str(path))
     except (KeyError, ManifestError) as exc:
         raise ValueError(f"{path}: checkpoint manifest is missing or invalid: {exc}") from None
-    manifest = manifest.replace(checkpoint_sha256=file_sha256(path))
+    # How the runtime may tile is a fact of the architecture as this code knows it (radii are measured
+    # after training), not of the moment the checkpoint was saved: older checkpoints get it too.
+    tiling = model_manifest(model)
+    manifest = manifest.replace(checkpoint_sha256=file_sha256(path), receptive_field=tiling.receptive_field,
+                                tile_exact=tiling.tile_exact)
     return model.eval(), manifest

@@ -20,7 +20,7 @@ Example (a backend of your own plugs into :class:`sdk.Deblurrer` directly)::
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,3 +141,31 @@ def missing_manifest_warning(path: str, manifest: Manifest) -> str:
         f"pad_multiple={manifest.pad_multiple}, colour {manifest.color_order}, the output is the image. "
         "Export with `deblur export` (or write a manifest beside it with sdk.Manifest.write_sidecar) to be sure"
     )
+
+
+# A model tensor as the image-to-image check sees it: its name and (N, C, H, W) dims, None where dynamic.
+TensorInfo = tuple[str, tuple[int | None, ...]]
+
+
+def check_image_to_image(path: object, manifest: Manifest, manifest_source: str, inputs: Sequence[TensorInfo],
+                         outputs: Sequence[TensorInfo], chosen_input: TensorInfo, chosen_output: TensorInfo) -> None:
+    """Refuse at load what would fail (or do nothing) at the first frame, whatever the backend: the model
+    must take one NCHW image and give one back with the same channels and, where the graph says, size."""
+    where = f"{path} is not an image-to-image model the manifest describes"
+    if len(inputs) != 1:
+        raise ModelLoadError(f"{where}: it has {len(inputs)} inputs {[n for n, _ in inputs]}; expected one "
+                             f"(N, {manifest.in_channels}, H, W) image")
+    if manifest_source == "defaults" and len(outputs) != 1:
+        raise ModelLoadError(f"{where}: without a manifest naming its final output it must have one output, "
+                             f"this one has {[n for n, _ in outputs]}")
+    for (name, shape), kind in ((chosen_input, "input"), (chosen_output, "output")):
+        if len(shape) != 4:
+            raise ModelLoadError(f"{where}: {kind} {name!r} has shape {list(shape)}; expected (N, C, H, W)")
+        if shape[1] is not None and shape[1] != manifest.in_channels:
+            raise ModelLoadError(f"{where}: {kind} {name!r} has {shape[1]} channels; expected "
+                                 f"{manifest.in_channels} (manifest in_channels; the output is an image like the input)")
+    for axis, label in ((2, "height"), (3, "width")):
+        a, b = chosen_input[1][axis], chosen_output[1][axis]
+        if b is not None and b > 0 and a != b:
+            raise ModelLoadError(f"{where}: output {chosen_output[0]!r} has a fixed {label} of {b} but the input's "
+                                 f"{label} is {a if a is not None else 'dynamic'}; expected the output the size of the input")

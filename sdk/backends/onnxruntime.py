@@ -25,7 +25,15 @@ import numpy as np
 
 from ..files import cache_dir
 from ..manifest import ONNX_METADATA_KEY, Manifest, ManifestError
-from .base import Backend, ModelLoadError, ShapeLimits, default_manifest, missing_manifest_warning
+from .base import (
+    Backend,
+    ModelLoadError,
+    ShapeLimits,
+    TensorInfo,
+    check_image_to_image,
+    default_manifest,
+    missing_manifest_warning,
+)
 
 # Engines built by ONNX Runtime's TensorRT provider are cached here, keyed by ORT itself.
 TRT_CACHE_DIR = cache_dir("ort-tensorrt")
@@ -100,6 +108,7 @@ class OnnxRuntimeBackend(Backend):
         self._input = self._pick(self.session.get_inputs(), self.manifest.input_name, "input")
         self._output = self._pick(self.session.get_outputs(), self.manifest.final_output, "output",
                                   fallback=self.manifest.output_name)
+        self._check_image_to_image()
         self._in_dtype = self._numpy_type(self._input)
         self._out_dtype = self._numpy_type(self._output)
         active = self.session.get_providers()
@@ -130,6 +139,14 @@ class OnnxRuntimeBackend(Backend):
             return tensors[-1]
         raise ModelLoadError(f"{self.path}: the manifest names {kind} {wanted!r}, but the model's {kind}s are {names}")
 
+    def _check_image_to_image(self) -> None:
+        def info(t: Any) -> TensorInfo:   # ONNX Runtime gives dynamic dims as names or None
+            return t.name, tuple(d if isinstance(d, int) and d > 0 else None for d in t.shape)
+
+        check_image_to_image(self.path, self.manifest, self.manifest_source,
+                             [info(t) for t in self.session.get_inputs()], [info(t) for t in self.session.get_outputs()],
+                             info(self._input), info(self._output))
+
     def _numpy_type(self, tensor: Any) -> type:
         try:
             return _NUMPY_TYPES[tensor.type]
@@ -138,13 +155,7 @@ class OnnxRuntimeBackend(Backend):
 
     def _limits(self) -> ShapeLimits:
         limits = ShapeLimits.from_profile(self.manifest.shape_profile)
-        shape = self._input.shape
-        if len(shape) != 4:
-            raise ModelLoadError(f"{self.path}: input {self._input.name!r} has shape {shape}; expected (N, C, H, W)")
-        channels = shape[1]
-        if isinstance(channels, int) and channels != self.manifest.in_channels:
-            raise ModelLoadError(f"{self.path}: input has {channels} channels but the manifest says "
-                                 f"{self.manifest.in_channels}")
+        shape = self._input.shape     # (N, C, H, W): checked by _check_image_to_image
         fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
         if fixed[0] is not None:
             limits = ShapeLimits(fixed[0], fixed[0], limits.min_hw, limits.max_hw)

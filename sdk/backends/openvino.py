@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from ..manifest import ONNX_METADATA_KEY, Manifest, ManifestError
-from .base import Backend, ModelLoadError, ShapeLimits, default_manifest, missing_manifest_warning
+from .base import (
+    Backend,
+    ModelLoadError,
+    ShapeLimits,
+    TensorInfo,
+    check_image_to_image,
+    default_manifest,
+    missing_manifest_warning,
+)
 
 MAX_COMPILED_SIZES = 4
 # The OpenVINO names of the precision hints, and the CPU capability each needs natively.
@@ -105,6 +113,9 @@ class OpenVINOBackend(Backend):
         self._input = self._pick(self.model.inputs, self.manifest.input_name, "input")
         self._output = self._pick(self.model.outputs, self.manifest.final_output, "output",
                                   fallback=self.manifest.output_name)
+        check_image_to_image(self.path, self.manifest, self.manifest_source,
+                             [self._info(p) for p in self.model.inputs], [self._info(p) for p in self.model.outputs],
+                             self._info(self.model.inputs[self._input]), self._info(self.model.outputs[self._output]))
         self.limits = self._limits()
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
 
@@ -135,6 +146,12 @@ class OpenVINOBackend(Backend):
             return len(ports) - 1   # the final image is the last output by convention
         raise ModelLoadError(f"{self.path}: the manifest names {kind} {wanted!r}, but the model's {kind}s are "
                              f"{[sorted(n) for n in names]}")
+
+    @staticmethod
+    def _info(port: Any) -> TensorInfo:
+        shape = port.get_partial_shape()
+        dims = () if shape.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in shape)
+        return port.get_any_name(), dims
 
     def _limits(self) -> ShapeLimits:
         limits = ShapeLimits.from_profile(self.manifest.shape_profile)

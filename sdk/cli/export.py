@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 HELP = "export a checkpoint or model name to ONNX (verified) or a TensorRT engine"
@@ -23,7 +24,8 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
-                        help="a checkpoint (.pt), a registered model name (fresh weights), or for --to engine an .onnx")
+                        help="a checkpoint (.pt), a registered model name (with --random-weights), or for --to "
+                             "engine/openvino/triton-repo an .onnx")
     from sdk.backends.registry import export_targets
 
     targets = export_targets()
@@ -44,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17, TensorRT 8.6's newest)")
     parser.add_argument("--workspace", default="1G", help="TensorRT builder workspace limit, e.g. 512M, 2G (default 1G)")
     parser.add_argument("--timing-cache", type=Path, help="TensorRT timing cache file, read and updated (default none)")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="allow a registered model name: export freshly initialised (untrained) weights, "
+                             "for toolchain checks only")
     parser.add_argument("--fused", action="store_true",
                         help="export the fused attention ops as TensorRT plugin nodes (TensorRT >= 10.6, or >= 10.3 with "
                              "--plugins cpp; ONNX Runtime cannot run the result), parity-checked against PyTorch "
@@ -94,7 +99,21 @@ def _to_openvino(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_tensorrt(import_tensorrt: Callable[[], object]) -> None:
+    try:
+        import_tensorrt()
+    except ImportError as exc:
+        hint = "" if "pip install" in str(exc) else (
+            "; install it with pip install 'deblur-sdk[trt]' on an NVIDIA GPU machine (JetPack's "
+            "python3-libnvinfer on Jetson), or export --to onnx here and build the engine on the target")
+        raise ImportError(f"{exc}{hint}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    source = Path(args.source)
+    if not source.suffix and not source.is_file() and not args.random_weights:
+        raise ValueError(f"{args.source!r} is not a checkpoint file; if it is a model name, exporting it gives "
+                         "untrained random weights: pass --random-weights to mean that, or give a checkpoint (.pt)")
     if args.to == "openvino":
         return _to_openvino(args)
     if args.to == "triton-repo":
@@ -102,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
         return triton_repo.run_cli(args)
     try:
-        from export.tensorrt import BuildOptions, build_engine, parse_shapes, parse_size
+        from export.tensorrt import BuildOptions, build_engine, import_tensorrt, parse_shapes, parse_size
     except ImportError as exc:
         from sdk.extras import missing_extra
 
@@ -113,17 +132,19 @@ def run(args: argparse.Namespace) -> int:
     workspace = parse_size(args.workspace)
     if args.jit and not args.fused:
         raise ValueError("--jit applies to the fused export only: add --fused")
-    source = Path(args.source)
+    if args.to == "engine":
+        if source.suffix == ".onnx":
+            if not source.is_file():
+                raise FileNotFoundError(f"ONNX file not found: {source}")
+            if args.fused:
+                from export.plugins import plugin_nodes
+
+                if not plugin_nodes(source):
+                    raise ValueError(f"{source} has no fused-op (plugin) nodes: export the checkpoint with --fused")
+        _require_tensorrt(import_tensorrt)      # before anything is written: no stray ONNX
     ok = True
     if args.to == "engine" and source.suffix == ".onnx":
         onnx_path = source
-        if not onnx_path.is_file():
-            raise FileNotFoundError(f"ONNX file not found: {onnx_path}")
-        if args.fused:
-            from export.plugins import plugin_nodes
-
-            if not plugin_nodes(onnx_path):
-                raise ValueError(f"{onnx_path} has no fused-op (plugin) nodes: export the checkpoint with --fused")
     elif args.fused:
         from export.fused import FUSED_OPSET, export_fused_onnx
 

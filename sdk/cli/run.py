@@ -1,14 +1,19 @@
 """``deblur run INPUT``: deblur an image, a video, a folder, a camera or a network stream.
 
 Files show a progress bar; live streams a statistics line (fps, drops, latency) once a second.
-Ctrl-C stops cleanly: queued frames are finished and the output file is closed playable.
+Ctrl-C stops cleanly: queued frames are finished and the output file is closed playable. SIGTERM and
+SIGHUP (``docker stop``, systemd, Kubernetes) do the same, then exit with 128 + the signal number.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("input", help="image, video file, image folder or glob, camera index, /dev/videoN, csi://N, "
                                       "rtsp://..., http(s)://... MJPEG, or a GStreamer pipeline")
-    parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, or folder; "
+    parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, folder, or a live stream "
+                                               "(rtsp://, udp://); "
                                                "default for files: <input>_deblurred in the current folder")
     parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model), or a "
                                         "`deblur serve` server: grpc://host:8001/deblur or http://host:8000/deblur")
@@ -37,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-size", type=int, default=2)
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--fps", type=float, help="frame rate for image folders and the output video")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="keep retrying a camera or stream that is not there yet this long (default 30; 0: fail "
+                             "at once)")
 
 
 def default_output(source: Any) -> Path | None:
@@ -89,16 +98,27 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.connect_timeout < 0:
+        raise ValueError(f"--connect-timeout must be >= 0 seconds, got {args.connect_timeout}")
+    with _stop_on_signals() as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: _SignalStop) -> int:
     import sdk
     from sdk.blur import DEFAULT_SHARP_THRESHOLD
     from sdk.stream import VideoSource, WindowSink, open_sink
 
-    source = VideoSource(args.input, fps=args.fps)
+    try:
+        source = VideoSource(args.input, fps=args.fps, connect_timeout=args.connect_timeout)
+    except ConnectionError as exc:
+        raise RuntimeError(str(exc)) from None     # the CLI prints one line; a missing camera is not a bug
     deblur: Any = None
     sinks: list[Any] = []
     runner: Any = None
     try:   # the runner never closes a source it was handed: a live source's thread would keep the camera open
-        output = Path(args.output) if args.output else (None if args.show else default_output(source))
+        output: Any = args.output if args.output and "://" in args.output else (   # a URL stays a URL
+            Path(args.output) if args.output else (None if args.show else default_output(source)))
         if output is None and not args.show:
             raise ValueError("a live stream needs somewhere to go: -o OUT (video or folder) or --show")
         deblur = _open_model(args)
@@ -111,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         runner = sdk.run(source, deblur, sinks=sinks, on_frame=side_by_side_hook if args.side_by_side else None,
                          queue_size=args.queue_size, drop=args.drop, skip_sharp=args.skip_sharp,
                          sharp_threshold=threshold, max_frames=args.max_frames, block=False)
+        stop.runner = runner
         interrupted = _follow(runner, source, args.max_frames)
     finally:
         source.close()
@@ -121,7 +142,43 @@ def run(args: argparse.Namespace) -> int:
             deblur.close()          # never under a stage still running after a Ctrl-C that timed out
     if output is not None:
         print(f"wrote {runner.snapshot().counts['written']} frame(s) to {output}")
+    if stop.signum is not None:
+        print(f"stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
     return 130 if interrupted else 0
+
+
+class _SignalStop:
+    """What a termination signal asks for: stop the running stream (its sinks then close playable)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.runner: Any = None
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        first = self.signum is None
+        self.signum = signum
+        if self.runner is None:
+            # Still connecting or loading the model: nothing to flush, so unwind like Ctrl-C.
+            raise KeyboardInterrupt
+        if first:
+            self.runner.stop()
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_SignalStop]:
+    """SIGTERM/SIGHUP stop the stream as Ctrl-C does, instead of killing the process mid-file."""
+    stop = _SignalStop()
+    if threading.current_thread() is not threading.main_thread():   # handlers can only be set there
+        yield stop
+        return
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, stop) for signum in wanted}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _open_model(args: argparse.Namespace) -> Any:

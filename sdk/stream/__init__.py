@@ -16,6 +16,7 @@ from .sinks import (
     ImageFolderSink,
     NullSink,
     Sink,
+    StreamSink,
     VideoFileSink,
     WindowSink,
     open_sink,
@@ -24,5 +25,5 @@ from .sources import Frame, VideoSource, csi_pipeline
 from .stats import StatsSnapshot, StreamStats
 
 __all__ = ["CallbackSink", "DropQueue", "Frame", "ImageFileSink", "ImageFolderSink", "NullSink", "QueueClosed",
-           "Sink", "StatsSnapshot", "StreamRunner", "StreamStats", "VideoFileSink", "VideoSource", "WindowSink",
+           "Sink", "StatsSnapshot", "StreamSink", "StreamRunner", "StreamStats", "VideoFileSink", "VideoSource", "WindowSink",
            "csi_pipeline", "open_sink", "run"]

@@ -12,8 +12,8 @@ post-processing of the previous one with inference, so the stream runs at the in
   folders never drop (the capture thread waits for room).
 - ``on_frame(frame, result)`` runs in the writer thread; it may return a replacement image, or
   ``None`` to drop the frame.
-- ``skip_sharp=True`` passes frames whose blur score (variance of the Laplacian) is above
-  ``sharp_threshold`` through untouched, and counts them.
+- ``skip_sharp=True`` passes frames whose blur score (:func:`sdk.blur_score`, edge steepness) is
+  above ``sharp_threshold`` through untouched, and counts them; the summary shows the scores seen.
 - :meth:`StreamRunner.stop` (or Ctrl-C while :func:`run` blocks) stops capturing; frames already
   queued are finished and written, then every sink is flushed and closed.
 
@@ -205,7 +205,10 @@ class StreamRunner:
                 self.stats.record("capture", frame.capture_time)
                 self.stats.count("captured")
                 work = _Work(frame)
-                if self.skip_sharp and blur_score(frame.image) > self.sharp_threshold:
+                score = blur_score(frame.image) if self.skip_sharp else None
+                if score is not None:
+                    self.stats.record_blur(score)
+                if score is not None and score > self.sharp_threshold:
                     work.result = frame.image
                     self.stats.count("skipped_sharp")
                 elif self._staged:

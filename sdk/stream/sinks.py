@@ -1,4 +1,5 @@
-"""Where processed frames go: a video file, an image folder, a window, a callback, or nowhere.
+"""Where processed frames go: a video file, a live stream (RTSP/UDP), an image folder, a window,
+a callback, or nowhere.
 
 Every sink has ``write(image, frame)`` and ``close()``; ``close`` flushes (a video file is playable
 only after its encoder is drained and its container finalised), and :func:`sdk.run` always calls it,
@@ -98,12 +99,7 @@ class VideoFileSink:
         if self._size is None:
             self._open(*bgr.shape[:2])
         assert self._size is not None
-        h, w = self._size
-        if bgr.shape[:2] != (h, w):
-            if bgr.shape[0] > h or bgr.shape[1] > w or h - bgr.shape[0] > 1 or w - bgr.shape[1] > 1:
-                raise ValueError(f"{self.path}: frames must all be {w - w % 2}x{h - h % 2} (the first frame's size), "
-                                 f"got {bgr.shape[1]}x{bgr.shape[0]}")
-            bgr = cv2.copyMakeBorder(bgr, 0, h - bgr.shape[0], 0, w - bgr.shape[1], cv2.BORDER_REPLICATE)
+        bgr = _fit_to(bgr, self._size, str(self.path))
         if self._use_av:
             import av
 
@@ -127,6 +123,94 @@ class VideoFileSink:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.release()
+
+
+class StreamSink:
+    """Publish frames as a live H.264 stream (PyAV/FFmpeg), like jetson-utils' ``videoOutput``.
+
+    - ``rtsp://host:port/path``: RTSP ANNOUNCE/RECORD to a server that accepts published streams
+      (MediaMTX, or ``ffmpeg -rtsp_flags listen -i rtsp://...``), over TCP.
+    - ``udp://host:port``: MPEG-TS over UDP; any player receives it (``ffplay udp://@:port``), no
+      server needed.
+
+    Encoding is libx264 ``ultrafast``/``zerolatency`` with a keyframe every second, so a receiver that
+    joins late starts within a second. The size is fixed by the first frame (odd sides padded by one).
+
+    Example::
+
+        >>> sink = StreamSink("udp://192.168.1.50:5000", fps=30)
+        >>> sdk.run(0, sdk.Deblurrer(), sinks=[sink])
+    """
+
+    FORMATS = {"rtsp": "rtsp", "udp": "mpegts"}
+
+    def __init__(self, url: str, *, fps: float = 25.0, bitrate: int = 2_000_000, codec: str = "libx264") -> None:
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in self.FORMATS:
+            raise ValueError(f"stream output must be rtsp:// or udp://, got {url!r}")
+        if not _has_pyav():
+            raise ImportError("stream output needs PyAV: pip install av")
+        if not fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps!r}")
+        self.url, self.scheme, self.fps, self.bitrate, self.codec = url, scheme, float(fps), int(bitrate), codec
+        self.frames = 0
+        self._size: tuple[int, int] | None = None
+        self._container: Any = None
+        self._stream: Any = None
+
+    def _open(self, height: int, width: int) -> None:
+        import av
+
+        self._size = (height + height % 2, width + width % 2)
+        options = {"rtsp_transport": "tcp"} if self.scheme == "rtsp" else {}
+        try:
+            self._container = av.open(self.url, mode="w", format=self.FORMATS[self.scheme], options=options)
+        except OSError as exc:   # PyAV's FFmpeg errors (connection refused, ...) are OSError subclasses
+            raise ConnectionError(f"could not publish to {self.url}: {exc}") from None
+        stream = self._container.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = self._size[1], self._size[0], "yuv420p"
+        stream.bit_rate = self.bitrate
+        if self.codec == "libx264":
+            stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(max(1, round(self.fps)))}
+        self._stream = stream
+
+    def write(self, image: np.ndarray, frame: Frame | None = None) -> None:
+        import av
+
+        bgr = to_bgr8(image)
+        if self._size is None:
+            self._open(*bgr.shape[:2])
+        assert self._size is not None
+        bgr = _fit_to(bgr, self._size, str(self.url))
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24")
+        video_frame.pts = self.frames
+        try:
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)    # the first one connects (RTSP ANNOUNCE) and writes the header
+        except OSError as exc:
+            raise ConnectionError(f"publishing to {self.url} failed: {exc}") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and end the stream (an RTSP receiver sees TEARDOWN and closes its file)."""
+        if self._container is not None:
+            container, self._container = self._container, None
+            try:
+                for packet in self._stream.encode():
+                    container.mux(packet)
+            finally:
+                container.close()
+
+
+def _fit_to(bgr: np.ndarray, size: tuple[int, int], name: str) -> np.ndarray:
+    """``bgr`` padded by its edge to ``size`` (the first frame's size made even); other sizes are refused."""
+    h, w = size
+    if bgr.shape[:2] == (h, w):
+        return bgr
+    if bgr.shape[0] > h or bgr.shape[1] > w or h - bgr.shape[0] > 1 or w - bgr.shape[1] > 1:
+        raise ValueError(f"{name}: frames must all be {w - w % 2}x{h - h % 2} (the first frame's size), "
+                         f"got {bgr.shape[1]}x{bgr.shape[0]}")
+    return cv2.copyMakeBorder(bgr, 0, h - bgr.shape[0], 0, w - bgr.shape[1], cv2.BORDER_REPLICATE)
 
 
 class ImageFolderSink:
@@ -230,7 +314,10 @@ class NullSink:
 
 
 def open_sink(target: str | os.PathLike[str], *, fps: float = 25.0, single_image: bool = False) -> Sink:
-    """A sink from a path: a video file by suffix, one image for a single-image input, else a folder."""
+    """A sink from a path: a video file by suffix, one image for a single-image input, a live stream for
+    ``rtsp://`` or ``udp://``, else a folder."""
+    if isinstance(target, str) and target.split("://", 1)[0].lower() in StreamSink.FORMATS and "://" in target:
+        return StreamSink(target, fps=fps)
     path = Path(target)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:

@@ -38,6 +38,10 @@ NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp
 DEFAULT_IMAGE_FPS = 25.0
 # FFmpeg waits this long to open or read a network stream before giving up (then we reconnect).
 NETWORK_TIMEOUT_MS = 5000
+# A robot often boots before its camera: live sources keep trying the first connection this long.
+DEFAULT_CONNECT_TIMEOUT = 30.0
+# Sources that may simply not be there yet (a camera still booting, a server starting), unlike files.
+CONNECTING_KINDS = ("camera", "csi", "rtsp", "http", "network", "gstreamer")
 
 
 @dataclass(frozen=True)
@@ -170,15 +174,20 @@ class VideoSource:
         reconnect: live sources reopen after a drop, waiting ``backoff[0]`` s doubling to ``backoff[1]``.
         max_reconnects: give up after this many failed reopen attempts in a row (``None``: never).
         buffer: frames a live source keeps for a slow reader (newest win).
+        connect_timeout: seconds a live source keeps retrying its *first* connection (same backoff as a
+            reconnect) before raising ``ConnectionError``; ``0`` fails at once. Files never wait.
     """
 
     def __init__(self, uri: int | str | os.PathLike[str], *, width: int | None = None, height: int | None = None,
                  fps: float | None = None, live: bool | None = None, reconnect: bool = True,
                  max_reconnects: int | None = None, backoff: tuple[float, float] = (0.25, 8.0),
-                 buffer: int = 1) -> None:
+                 buffer: int = 1, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        if not connect_timeout >= 0:
+            raise ValueError(f"connect_timeout must be >= 0 seconds, got {connect_timeout!r}")
         self.uri = uri
         self.kind, self._reader, natural_live = self._make_reader(uri, width, height, fps)
         self.is_live = natural_live if live is None else live
+        self.connect_timeout = float(connect_timeout)
         self._setup(fps, reconnect, max_reconnects, backoff, buffer)
 
     @classmethod
@@ -187,6 +196,7 @@ class VideoSource:
         """A source over in-memory frames; ``live=True`` pulls them in a thread, like a camera."""
         source = cls.__new__(cls)
         source.uri, source.kind, source._reader, source.is_live = "<frames>", "frames", _IterReader(frames, fps), live
+        source.connect_timeout = 0.0
         source._setup(fps, False, 0, (0.0, 0.0), buffer)
         return source
 
@@ -204,7 +214,7 @@ class VideoSource:
         self._buffer: collections.deque[Frame] = collections.deque(maxlen=buffer)
         self._cond = threading.Condition()
         try:
-            self._reader.open()       # fail now, with the reason, rather than on the first read
+            self._connect()           # fail now, with the reason, rather than on the first read
         except ConnectionError:
             if self.kind != "file":
                 raise
@@ -216,6 +226,25 @@ class VideoSource:
         if self.is_live:
             self._thread = threading.Thread(target=self._pump, name=f"VideoSource({self.uri})", daemon=True)
             self._thread.start()
+
+    def _connect(self) -> None:
+        """Open the reader; a live source retries with the reconnect backoff for ``connect_timeout`` s."""
+        deadline = time.monotonic() + (self.connect_timeout if self.kind in CONNECTING_KINDS else 0.0)
+        delay, attempts = self.backoff[0], 0
+        while True:
+            attempts += 1
+            try:
+                self._reader.open()
+                return
+            except ConnectionError as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if attempts == 1:
+                        raise
+                    raise ConnectionError(f"could not open {self.uri!r}: no connection after {attempts} attempts "
+                                          f"in {self.connect_timeout:g} s (connect_timeout); last error: {exc}") from None
+                time.sleep(min(delay, left))
+                delay = min(max(delay * 2, 1e-3), self.backoff[1])
 
     # ------------------------------------------------------------------ uri -> reader
     @staticmethod

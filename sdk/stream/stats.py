@@ -35,6 +35,8 @@ class StatsSnapshot:
     recent_fps_out: float
     counts: dict[str, int]
     latency_ms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # (min, median, max) of the blur scores seen (``skip_sharp``), None when none were measured.
+    blur_scores: tuple[float, float, float] | None = None
 
     def __getattr__(self, name: str) -> int:
         # snapshot.written, snapshot.dropped, ... read the counters.
@@ -64,11 +66,15 @@ class StatsSnapshot:
                  "  ".join(f"{k} {v}" for k, v in self.counts.items())]
         for stage, (p50, p95) in self.latency_ms.items():
             lines.append(f"  {stage:<8} p50 {p50:8.2f} ms   p95 {p95:8.2f} ms")
+        if self.blur_scores is not None:
+            lo, mid, hi = self.blur_scores
+            lines.append(f"  blur scores seen: min {lo:.3f}  median {mid:.3f}  max {hi:.3f} (higher is sharper)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
         return {"elapsed_s": self.elapsed, "fps_in": self.fps_in, "fps_out": self.fps_out, **self.counts,
-                "latency_ms": {k: {"p50": a, "p95": b} for k, (a, b) in self.latency_ms.items()}}
+                "latency_ms": {k: {"p50": a, "p95": b} for k, (a, b) in self.latency_ms.items()},
+                "blur_scores": list(self.blur_scores) if self.blur_scores is not None else None}
 
 
 class StreamStats:
@@ -79,12 +85,18 @@ class StreamStats:
         self._samples: dict[str, collections.deque[float]] = {s: collections.deque(maxlen=window) for s in STAGES}
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._recent_out: collections.deque[float] = collections.deque(maxlen=120)
+        self._blur: collections.deque[float] = collections.deque(maxlen=window)
         self._start = time.perf_counter()
         self._end: float | None = None
 
     def record(self, stage: str, seconds: float) -> None:
         with self._lock:
             self._samples[stage].append(seconds)
+
+    def record_blur(self, score: float) -> None:
+        """A frame's blur score (the last ``window`` are kept for the summary's min/median/max)."""
+        with self._lock:
+            self._blur.append(score)
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -107,8 +119,10 @@ class StreamStats:
             counts = dict(self._counts)
             latency = {s: (float(np.percentile(v, 50)) * 1e3, float(np.percentile(v, 95)) * 1e3)
                        for s, v in self._samples.items() if v}
+            blur = (float(min(self._blur)), float(np.median(self._blur)), float(max(self._blur))) if self._blur \
+                else None
             recent = [t for t in self._recent_out if t > now - 2.0]
             recent_fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] \
                 else counts["written"] / elapsed
         return StatsSnapshot(elapsed, counts["captured"] / elapsed, counts["written"] / elapsed, recent_fps,
-                             counts, latency)
+                             counts, latency, blur)

@@ -66,6 +66,7 @@ def test_fused_export_writes_plugin_nodes_checked_against_pytorch_and_engine_bui
     built = []
     monkeypatch.setattr(export.tensorrt, "build_engine", lambda onnx_path, engine_path, options, **kw: built.append(
         (onnx_path, engine_path, options.precision, kw["plugins"])) or types.SimpleNamespace(format=lambda: "built"))
+    monkeypatch.setattr(export.tensorrt, "import_tensorrt", lambda: types.SimpleNamespace())  # the builder is faked
     assert main(["export", str(ckpt), "--to", "engine", "--fused", "--jit", "--fp16"]) == 0
     ((onnx_path, engine_path, precision, plugins),) = built
     assert (onnx_path.name, engine_path.name, precision, plugins) == ("nano.fused.onnx", "nano.fused.engine", "fp16", None)

@@ -60,9 +60,23 @@ def test_unknown_mode_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_auto_keeps_wide_attention_on_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPU tensors take the reference whatever their width, so watch the decision itself: the width
+    # check must hand use_triton a reason for 300 channels (over the kernel's 256) and none for 256.
+    import importlib
+
+    module = importlib.import_module("kernels.self_attention")   # the package re-exports a function of that name
+    reasons: list[str | None] = []
+
+    def record(*tensors: torch.Tensor, unsupported: str | None = None) -> bool:
+        reasons.append(unsupported)
+        return False
+
+    monkeypatch.setattr(module, "use_triton", record)
     monkeypatch.setenv("DEBLUR_KERNELS", "auto")
-    q = torch.randn(1, 300, 6)
-    assert torch.equal(self_attention(q, q, q), self_attention_reference(q, q, q))
+    wide, widest_ok = torch.randn(1, 300, 6), torch.randn(1, 256, 6)
+    assert torch.equal(self_attention(wide, wide, wide), self_attention_reference(wide, wide, wide))
+    self_attention(widest_ok, widest_ok, widest_ok)
+    assert reasons == ["300 channels (the Triton kernel takes up to 256)", None]
 
 
 class _Gate(torch.nn.Module):

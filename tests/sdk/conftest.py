@@ -24,6 +24,7 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "nan": M.nan_model(d / "nan.onnx", plain),
         "residual": M.zero_model(d / "residual.onnx", M.manifest(residual="add", value_range=(-1.0, 1.0))),
         "bare": M.identity(d / "bare.onnx"),
+        "bare_affine": M.affine(d / "bare_affine.onnx", 0.5, 0.25),
         "fp16": M.fp16_identity(d / "fp16.onnx", M.manifest(precision="fp16")),
         "static": M.static_identity(d / "static.onnx", 64, plain),
         "profiled": M.identity(d / "profiled.onnx", M.manifest(shape_profile=M.profile((16, 16), (64, 96)))),

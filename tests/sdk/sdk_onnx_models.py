@@ -28,7 +28,13 @@ def _save(path: Path, nodes: list, *, initializers: list | None = None, meta: Ma
     dims = shape or ["N", channels, "H", "W"]
     x = helper.make_tensor_value_info("input", elem, dims)
     y = helper.make_tensor_value_info(out_name, elem, dims)
-    graph = helper.make_graph(nodes, "g", [x], [y], initializer=initializers or [])
+    return save_graph(path, nodes, [x], [y], initializers=initializers, meta=meta)
+
+
+def save_graph(path: Path, nodes: list, inputs: list, outputs: list, *, initializers: list | None = None,
+               meta: Manifest | None = None) -> Path:
+    """A checked ONNX model of ``nodes`` with these input/output value infos (and the manifest, if any)."""
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=initializers or [])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     if meta is not None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import http.server
+import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
+from benchmarks.soak_rtsp import decoded_frames
 from sdk.backends.base import Backend, ShapeLimits
 from sdk.manifest import Manifest
 from sdk.stream import Frame, VideoFileSink
@@ -34,16 +37,17 @@ def write_video(path: Path, frames: int, shape: tuple[int, int] = (48, 64), fps:
 
 def count_video_frames(path: Path) -> tuple[int, int]:
     """Frames decoded by PyAV and by OpenCV: a playable file gives the same count in both."""
-    import av
+    return decoded_frames(path)
 
-    with av.open(str(path)) as container:
-        pyav = sum(1 for _ in container.decode(video=0))
-    cap = cv2.VideoCapture(str(path))
-    opencv = 0
-    while cap.read()[0]:
-        opencv += 1
-    cap.release()
-    return pyav, opencv
+
+def finish_process(proc: subprocess.Popen, timeout: float = 60.0) -> tuple[Any, Any]:
+    """(stdout, stderr) of ``proc`` once it exits; killed if it outlives ``timeout`` (then the wait raises)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 class SlowIdentity(Backend):

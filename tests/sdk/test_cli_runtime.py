@@ -149,7 +149,8 @@ def test_run_closes_the_source_it_opened(onnx_models, tmp_path, monkeypatch, cap
 def test_run_takes_a_sharp_threshold_of_zero_at_its_word(onnx_models, tmp_path, monkeypatch):
     from sdk.blur import DEFAULT_SHARP_THRESHOLD, blur_score
 
-    image = (100 + np.random.default_rng(6).integers(0, 3, (32, 48, 3))).astype(np.uint8)   # faint texture
+    texture = np.random.default_rng(6).integers(0, 256, (32, 48, 3)).astype(np.uint8)
+    image = cv2.GaussianBlur(texture, (0, 0), 3.0)                                   # a soft, blurred texture
     assert 0 < blur_score(image) < DEFAULT_SHARP_THRESHOLD
     cv2.imwrite(str(tmp_path / "faint.png"), image)
     monkeypatch.chdir(tmp_path)

@@ -58,7 +58,10 @@ def test_deblurrer_allocates_nothing_per_frame_in_steady_state(onnx_models, rng)
     before = d._pool.allocations
     for _ in range(5):
         d.process(frame)
+    # A frame in flight borrows exactly two buffers: its model input planes and the network's output
+    # (PreparedFrame.planes/.output), each (3, 32, 40) for a 30x40 frame padded to the model's multiple of 8.
     assert d._pool.allocations == before == 2
+    assert [len(v) for k, v in d._pool._free.items() if k == (3, 32, 40)] == [2]
 
 
 def test_axis_starts_cover_the_length_with_the_overlap():

@@ -78,8 +78,15 @@ def test_registry_entries_describe_the_family() -> None:
     with torch.device("meta"):
         nano, small = build("rdafnet-nano"), build("rdafnet-small")
     assert type(nano) is type(small) is RDAFNet
-    assert count_parameters(nano) == 174_264
-    assert count_parameters(small) == 987_840
+    # The edge variants are the single-stage class at fewer channels and blocks (registry: nano base 12,
+    # 5 blocks; small base 32, 4 blocks; blocks run at twice the base width, at H/2). Their sizes follow:
+    # the network with one block, plus one RDAFB at 2 x base for every further block.
+    for net, base, blocks in ((nano, 12, 5), (small, 32, 4)):
+        with torch.device("meta"):
+            one, block = RDAFNet(base_channels=base, num_blocks=1), RDAFB(2 * base)
+        assert count_parameters(net) == count_parameters(one) + (blocks - 1) * count_parameters(block)
+    # As benchmarks/results/model_sizes.md records them (the sizing run that chose the edge variants).
+    assert (count_parameters(nano), count_parameters(small)) == (174_264, 987_840)
     assert nano.trunk.blocks[0].convs[0].in_channels == 24 and len(nano.trunk.blocks) == 5
     assert small.trunk.blocks[0].convs[0].in_channels == 64 and len(small.trunk.blocks) == 4
 

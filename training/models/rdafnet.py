@@ -205,6 +205,17 @@ def _check_size(net: DeblurNet, x: torch.Tensor) -> None:
         raise ValueError(f"{type(net).__name__} needs H and W of at least 4, got {tuple(x.shape[-2:])}")
 
 
+# Effective receptive field (pixels on each side) of trained single-stage RDAFNets, keyed by
+# (base_channels, num_blocks, norm): the radius beyond which any content moves an output by under half
+# an 8-bit grey level (first order, the worst output over probes on a blurred photo). The theoretical
+# support is far larger (63 px for nano: the farthest input with a non-zero gradient) but trained weights fall off
+# fast: 10.4 grey levels at 8 px, 0.02 at 12. Measured by benchmarks/receptive_field.py on two nano
+# runs (benchmarks/results/cpu-amd-epyc-1c/receptive-field-rdafnet-nano*.md): 11 px for both, and
+# tiles equal the whole frame to 1 grey level from an overlap of 16 px. Unmeasured sizes give None
+# (the runtime then keeps the requested overlap). InstanceNorm networks are never tile-exact.
+EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 11}
+
+
 class RDAFNet(DeblurNet):
     """Single-stage RDAFNet (SSRDAFNet): one encoder-decoder, Tanh head, ``clamp(y + x, -1, 1)``.
 
@@ -235,6 +246,9 @@ class RDAFNet(DeblurNet):
         self.recorded_kwargs = {"norm": norm}
         self.trunk = RDAFStage(base_channels, num_blocks, norm=norm)
         self.to_image = nn.Conv2d(base_channels, 3, 7, padding=3, bias=False)
+        # For the manifest (training.checkpoint.model_manifest), from which sdk.Deblurrer picks its tile overlap.
+        self.tile_exact = norm != "instance"
+        self.receptive_field = EFFECTIVE_RADIUS.get((base_channels, num_blocks, norm)) if self.tile_exact else None
 
     def forward_supervised(self, x: torch.Tensor) -> list[torch.Tensor]:
         _check_size(self, x)

@@ -1,0 +1,154 @@
+"""How far a trained network's output really reaches: theoretical support, effective radius, tile sweep.
+
+For one checkpoint this measures, on this machine:
+
+- **support** (theoretical receptive field): the largest distance (pixels, Chebyshev) at which the
+  input has any non-zero gradient on a central output pixel;
+- **influence tail**: for each radius R, ``tail(R)`` = the sum of ``|d out / d in|`` over input pixels
+  farther than R (all input channels; the worst output channel and probe position). Content beyond
+  R can move that output by at most ``full input range x tail(R)`` to first order, so the
+  **effective radius** is the smallest R whose bound is below half an 8-bit grey level;
+- **tile sweep**: ``sdk.Deblurrer(tile=256)`` on a blurred photo against the whole frame, for
+  several ``tile_overlap`` values: max and mean absolute difference in 8-bit grey levels.
+
+Results: ``benchmarks/results/<machine>/receptive-field-<variant>.{json,md}``.
+
+Example::
+
+    python -m benchmarks.receptive_field runs/norm-none/best.pt --overlaps 0 8 16 32 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .devices import detect_device, library_versions
+from .norm_variants import RESULTS, _test_frame
+
+PROBE = 256                       # gradient probe size: larger than twice any support we expect
+TILE_FRAME = (512, 768)
+GREY_LEVELS = 255
+
+
+def influence(model: Any, *, size: int = PROBE, offsets: Sequence[tuple[int, int]] = ((0, 0), (5, -7), (-9, 3)),
+              seed: int = 0) -> np.ndarray:
+    """``|d out / d in|`` summed over input channels, as a ``size x size`` map centred on the probed pixel:
+    the worst output channel and probe position (a blurred photo crop is the input)."""
+    import torch
+
+    frame = _test_frame(size + 32, size + 32)[16:16 + size, 16:16 + size, ::-1].copy()
+    low, high = model.input_range
+    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255 * (high - low) + low
+    worst = np.zeros((size, size), np.float64)
+    c = size // 2
+    for dy, dx in offsets:
+        for channel in range(3):
+            xi = x.clone().requires_grad_(True)
+            model(xi)[0, channel, c + dy, c + dx].backward()
+            g = xi.grad[0].abs().sum(0).double().numpy()           # type: ignore[union-attr]
+            worst = np.maximum(worst, np.roll(g, (-dy, -dx), axis=(0, 1)))
+    return worst
+
+
+def tail_by_radius(grad: np.ndarray) -> np.ndarray:
+    """``tail[R]``: the sum of ``grad`` over pixels farther than R (Chebyshev) from the centre."""
+    size = grad.shape[0]
+    c = size // 2
+    yy, xx = np.mgrid[:size, :size]
+    dist = np.maximum(abs(yy - c), abs(xx - c))
+    per_ring = np.bincount(dist.ravel(), weights=grad.ravel())
+    return per_ring[::-1].cumsum()[::-1] - per_ring          # strictly outside radius R
+
+
+def effective_radius(tail: np.ndarray, value_span: float) -> int:
+    """The smallest R at which anything beyond R moves an output by under half a grey level (first order)."""
+    below = value_span * tail < 0.5 * value_span / GREY_LEVELS
+    if not below.any():
+        raise ValueError("the influence never falls below half a grey level inside the probe: use a larger probe")
+    return int(np.argmax(below))
+
+
+def tile_sweep(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> list[dict[str, Any]]:
+    import sdk
+
+    frame = _test_frame(*TILE_FRAME)
+    whole = sdk.Deblurrer(checkpoint, backend="torch", device="cpu", max_pixels=frame.shape[0] * frame.shape[1])
+    reference = whole.process(frame).astype(np.int16)
+    rows = []
+    for overlap in overlaps:
+        tiled = sdk.Deblurrer(checkpoint, backend="torch", device="cpu", tile=tile)
+        tiled.tile_overlap = overlap          # exactly this overlap, not the manifest's rule
+        diff = np.abs(tiled.process(frame).astype(np.int16) - reference)
+        rows.append({"overlap": overlap, "tile": tile, "max": int(diff.max()), "mean": float(diff.mean()),
+                     "share_off": float((diff > 0).mean())})
+    return rows
+
+
+def measure(checkpoint: Path, overlaps: Sequence[int]) -> dict[str, Any]:
+    import torch
+
+    from training.checkpoint import load_model
+
+    torch.set_num_threads(1)
+    model, _ = load_model(checkpoint)
+    model.eval()
+    grad = influence(model)
+    tail = tail_by_radius(grad)
+    span = float(model.input_range[1] - model.input_range[0])
+    support = int(np.nonzero(tail > 0)[0].max()) + 1 if (tail > 0).any() else 0
+    device = detect_device("cpu")
+    return {
+        "benchmark": "receptive-field", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": device.name, "slug": device.slug, "versions": library_versions(),
+        "load_average": list(map(float, Path("/proc/loadavg").read_text().split()[:3])),
+        "checkpoint": str(checkpoint), "variant": model.model_name, "model_kwargs": dict(model.model_kwargs),
+        "support_px": support, "effective_radius_px": effective_radius(tail, span),
+        "bound_grey_levels_by_radius": {r: float(tail[r] * GREY_LEVELS) for r in
+                                        (0, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64) if r < len(tail)},
+        "tile_sweep": tile_sweep(checkpoint, overlaps),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"# Receptive field of {result['variant']} {result['model_kwargs']} ({result['date']})", "",
+             f"Checkpoint `{result['checkpoint']}`. Machine: {result['device']} (shared; load average "
+             f"{result['load_average']}). Versions: {result['versions']}.", "",
+             f"- theoretical support: **{result['support_px']} px** (largest distance with a non-zero gradient)",
+             f"- effective radius: **{result['effective_radius_px']} px** (content beyond it moves an output by "
+             "under half a grey level, first order, whatever it is)", "",
+             "| radius R (px) | worst-case change from everything beyond R (grey levels, first order) |",
+             "|---:|---:|"]
+    lines += [f"| {r} | {v:.3f} |" for r, v in result["bound_grey_levels_by_radius"].items()]
+    lines += ["", "Tiled (`sdk.Deblurrer(tile=256)`, torch CPU) vs whole frame on a "
+              f"{TILE_FRAME[1]}x{TILE_FRAME[0]} blurred photo:", "",
+              "| tile_overlap | max grey levels | mean | pixels that differ |", "|---:|---:|---:|---:|"]
+    lines += [f"| {r['overlap']} | {r['max']} | {r['mean']:.4f} | {100 * r['share_off']:.2f}% |"
+              for r in result["tile_sweep"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 32, 64])
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
+    args = parser.parse_args(argv)
+    result = measure(args.checkpoint, args.overlaps)
+    out = args.out or RESULTS / result["slug"]
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"receptive-field-{result['variant']}"
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{name}.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
