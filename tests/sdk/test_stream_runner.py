@@ -125,16 +125,22 @@ def test_ctrl_c_stops_cleanly_and_flushes(tmp_path):
     runner = sdk.StreamRunner(PacedLiveSource(count=10_000, interval=0.01), sdk.Deblurrer(SlowIdentity(0.0)),
                               sinks=[VideoFileSink(out, fps=25)]).start()
 
+    done = threading.Event()
+
     def interrupt() -> None:
-        if runner.running:
+        # Ctrl-C once frames are flowing (a loaded machine may take seconds to write the first one).
+        deadline = time.monotonic() + 60
+        while not done.is_set() and runner.snapshot().written < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if runner.running and not done.is_set():
             _thread.interrupt_main()    # what Ctrl-C does: KeyboardInterrupt in the main thread
 
-    timer = threading.Timer(0.5, interrupt)
+    timer = threading.Thread(target=interrupt, daemon=True)
     timer.start()
     try:
         runner.wait()
     finally:
-        timer.cancel()
+        done.set()
     assert runner.interrupted and not runner.running
     written = runner.snapshot().written
     assert written > 0 and count_video_frames(out) == (written, written)

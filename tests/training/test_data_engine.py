@@ -53,7 +53,10 @@ def test_epochs_draw_fresh_pairs_but_a_fixed_set_does_not(train_sources):
 def test_dataloader_workers_see_the_same_samples_as_the_main_process(train_sources):
     dataset = EngineDataset(train_sources, EngineConfig(crop=32), seed=3, length=6)
     main = torch.stack([dataset[i]["blur"] for i in range(6)])
-    workers = torch.cat([b["blur"] for b in DataLoader(dataset, batch_size=2, num_workers=2)])
+    # spawn, not fork: forking a process whose thread pools (ONNX Runtime, OpenVINO, oneDNN) are running
+    # can crash the child; the trainer's workers get a fresh copy of the dataset either way.
+    loader = DataLoader(dataset, batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    workers = torch.cat([b["blur"] for b in loader])
     assert torch.equal(main, workers)
 
 
