@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -111,25 +111,15 @@ def evaluate(model: DeblurNet, dataset: Dataset, *, device: torch.device | str =
     ``save_dir`` also writes every restored image as a PNG named after the pair. ``autocast_dtype``
     runs the network under autocast (the scores still come from the rounded 8-bit images).
     """
-    from .data.imageio import write_rgb
-
     device = torch.device(device)
     model = model.to(device).eval()
-    indices = spread_indices(len(dataset), max_images)  # type: ignore[arg-type]
-    out_dir = Path(save_dir) if save_dir is not None else None
-    scores = []
-    for i in tqdm(indices, desc="eval", unit="img", disable=not progress, leave=False):
-        sample = dataset[i]
+
+    def restored(sample: dict[str, Any]) -> np.ndarray:
         blur = sample["blur"].unsqueeze(0).to(device)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            output = restore(model, blur)[0].float()
-        out8, blur8, sharp8 = to_uint8(output), to_uint8(sample["blur"]), to_uint8(sample["sharp"])
-        scores.append(ImageScore(str(sample["name"]), *psnr_ssim(blur8, sharp8), *psnr_ssim(out8, sharp8)))
-        if out_dir is not None:
-            path = _save_path(out_dir, str(sample["name"]))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_rgb(path, out8)
-    return scores
+            return to_uint8(restore(model, blur)[0].float())
+
+    return _score(restored, dataset, max_images=max_images, save_dir=save_dir, progress=progress)
 
 
 def evaluate_deblurrer(deblurrer: Any, dataset: Dataset, *, max_images: int | None = None,
@@ -141,17 +131,23 @@ def evaluate_deblurrer(deblurrer: Any, dataset: Dataset, *, max_images: int | No
 
         >>> scores = evaluate_deblurrer(sdk.Deblurrer("model.onnx", color="rgb"), dataset)
     """
-    from .data.imageio import write_rgb
-
     if getattr(deblurrer, "color", "rgb") != "rgb":
         raise ValueError("pass a Deblurrer made with color='rgb': the datasets hold RGB images")
+    return _score(lambda sample: deblurrer.process(to_uint8(sample["blur"])), dataset, max_images=max_images,
+                  save_dir=save_dir, progress=progress)
+
+
+def _score(restored: Callable[[dict[str, Any]], np.ndarray], dataset: Dataset, *, max_images: int | None,
+           save_dir: str | os.PathLike[str] | None, progress: bool) -> list[ImageScore]:
+    """Input and output scores of each pair ``restored`` turns into an 8-bit output; optionally saved as PNG."""
+    from .data.imageio import write_rgb
+
     indices = spread_indices(len(dataset), max_images)  # type: ignore[arg-type]
     out_dir = Path(save_dir) if save_dir is not None else None
     scores = []
     for i in tqdm(indices, desc="eval", unit="img", disable=not progress, leave=False):
         sample = dataset[i]
-        blur8, sharp8 = to_uint8(sample["blur"]), to_uint8(sample["sharp"])
-        out8 = deblurrer.process(blur8)
+        out8, blur8, sharp8 = restored(sample), to_uint8(sample["blur"]), to_uint8(sample["sharp"])
         scores.append(ImageScore(str(sample["name"]), *psnr_ssim(blur8, sharp8), *psnr_ssim(out8, sharp8)))
         if out_dir is not None:
             path = _save_path(out_dir, str(sample["name"]))
