@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
-import json
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .devices import PEAKS, detect_device, library_versions, notable_cpu_flags
+from .report import write_json_and_markdown
 
 FRAME = (720, 1280)
 TILE_FRAME = (768, 1024)
@@ -161,13 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
     runs = {k: Path(v) for k, v in (item.split("=", 1) for item in args.runs)}
     result = measure(runs, threads=args.threads, iters=args.iters)
     out = args.out or RESULTS / result["slug"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "norm-variants.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "norm-variants.md").write_text(markdown(result))
+    write_json_and_markdown(out, "norm-variants", result, markdown(result), overwrite=args.overwrite)
     print(markdown(result))
     return 0
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .devices import detect_device, library_versions, notable_cpu_flags
+from .report import write_json_and_markdown
 
 ENGINE_SETS = ("motion-9-21", "motion-3-5", "sharp")
 GOALS = {"motion-9-21": ("gain_db", 3.0), "motion-3-5": ("gain_db", 0.0), "sharp": ("output_psnr", 35.0)}
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synth", type=Path, default=None, help="the earlier `deblur synth` set (its test split)")
     parser.add_argument("--synth-images", type=int, default=None, help="score N of its pairs, spread evenly")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
     result = score_sets(args.model, count=args.count, size=args.size, synth=args.synth, synth_images=args.synth_images)
     device = detect_device("cpu")
@@ -93,9 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   cpu_flags=notable_cpu_flags(),
                   count=args.count, size=args.size, versions=library_versions())
     out = args.out or RESULTS / device.slug
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}-goals.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / f"{args.name}-goals.md").write_text(markdown(result))
+    write_json_and_markdown(out, f"{args.name}-goals", result, markdown(result), overwrite=args.overwrite)
     print(markdown(result))
     return 0
 

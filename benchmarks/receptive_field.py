@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import numpy as np
 
 from .devices import detect_device, library_versions
 from .norm_variants import RESULTS, _test_frame
+from .report import write_json_and_markdown
 
 PROBE = 256                       # gradient probe size: larger than twice any support we expect
 TILE_FRAME = (512, 768)
@@ -139,13 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 32, 64])
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
+    parser.add_argument("--suffix", default="", help="results file name suffix, e.g. -campaign-5000")
     args = parser.parse_args(argv)
     result = measure(args.checkpoint, args.overlaps)
     out = args.out or RESULTS / result["slug"]
-    out.mkdir(parents=True, exist_ok=True)
-    name = f"receptive-field-{result['variant']}"
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / f"{name}.md").write_text(markdown(result))
+    write_json_and_markdown(out, f"receptive-field-{result['variant']}{args.suffix}", result, markdown(result),
+                            overwrite=args.overwrite)
     print(markdown(result))
     return 0
 

@@ -42,6 +42,18 @@ def refuse_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
                               "or write to another --out folder)")
 
 
+def write_json_and_markdown(folder: Path, name: str, result: dict[str, Any], text: str, *,
+                            overwrite: bool = False) -> tuple[Path, Path]:
+    """``<folder>/<name>.json`` (the full result) and ``<name>.md`` (``text``); existing files are kept
+    (FileExistsError) unless ``overwrite``."""
+    json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
+    refuse_overwrite((json_path, md_path), overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    md_path.write_text(text, encoding="utf-8")
+    return json_path, md_path
+
+
 def write_results(result: dict[str, Any], root: str | os.PathLike[str], *, plot: bool = True,
                   overwrite: bool = False) -> list[Path]:
     """Write ``<root>/<device>/<model>.json``, ``.md`` and (with ``plot`` and matplotlib) ``.png``; returns the paths.

@@ -129,3 +129,18 @@ def test_notable_cpu_flags_are_read_from_cpuinfo_text():
     assert notable_cpu_flags(text) == ["amx_bf16", "avx2", "avx512_bf16", "avx512f", "fma"]
     assert notable_cpu_flags("processor\t: 0\nFeatures\t: fp asimd asimdhp bf16\n") == ["asimd", "asimdhp", "bf16"]
     assert notable_cpu_flags("") == []
+
+
+def test_results_pairs_are_not_overwritten_unless_asked(tmp_path):
+    import json
+
+    import pytest
+
+    from benchmarks.report import write_json_and_markdown
+
+    json_path, md_path = write_json_and_markdown(tmp_path / "m", "goals", {"gain_db": 0.9}, "# first\n")
+    with pytest.raises(FileExistsError, match="not overwritten"):
+        write_json_and_markdown(tmp_path / "m", "goals", {"gain_db": 1.0}, "# second\n")
+    assert json.loads(json_path.read_text()) == {"gain_db": 0.9} and md_path.read_text() == "# first\n"
+    write_json_and_markdown(tmp_path / "m", "goals", {"gain_db": 1.0}, "# second\n", overwrite=True)
+    assert json.loads(json_path.read_text()) == {"gain_db": 1.0} and md_path.read_text() == "# second\n"
