@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue exactly from the newest checkpoint in --out (or from CKPT)")
     parser.add_argument("--max-steps", type=int, default=None, metavar="N",
                         help="stop after step N; the lr schedule keeps the config's full length, so --resume continues it")
+    parser.add_argument("--init-from", default=None, metavar="CKPT",
+                        help="fine-tune: start from this checkpoint's weights (e.g. sdk/models/default.pt) with a "
+                             "fresh optimiser and schedule (same as --set train.init_from=CKPT)")
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                         help="override a config value, e.g. --set data.batch_size=4 (repeatable)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")

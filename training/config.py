@@ -10,7 +10,7 @@ A config has six sections; every key is optional except ``model.name`` and one o
                engine: null, val_preset: mixed, val_crop: 256}     # engine: on-the-fly data
     optim:    {name: adam, lr: 2.0e-4, betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.0, grad_clip: null}
     schedule: {name: cosine, warmup: 0, hold: 0, min_lr: 1.0e-6}   # warmup/hold in train.epochs or steps units
-    train:    {epochs: null, steps: 3000, seed: 0, amp: auto, ema_decay: null,
+    train:    {epochs: null, steps: 3000, seed: 0, amp: auto, ema_decay: null, init_from: null,
                val_every: 500, ckpt_every: 500, keep_last: 3, log_every: 50, tensorboard: true}
     gan:      {critic: bag-critic, critic_kwargs: {}, critic_steps: 5}   # adversarial losses only
 
@@ -91,6 +91,9 @@ class TrainLoopConfig:
     seed: int = 0
     amp: str = "auto"
     ema_decay: float | None = None
+    # Fine-tuning: start from the weights of this checkpoint (its EMA weights when it has them), e.g.
+    # sdk/models/default.pt on your own data, with a fresh optimiser and schedule. --resume wins over it.
+    init_from: str | None = None
     val_every: int = 1000           # steps; the last step is always validated
     ckpt_every: int = 1000          # steps; the last step is always saved
     keep_last: int = 3

@@ -19,7 +19,8 @@ from .trainer import Trainer
 
 def run_training(args: argparse.Namespace) -> int:
     """Train as ``args`` (from :func:`training.cli_args.add_arguments`) say; 128 + signal when interrupted."""
-    config = load_config(args.config, args.overrides)
+    overrides = list(args.overrides) + ([f"train.init_from={args.init_from}"] if args.init_from else [])
+    config = load_config(args.config, overrides)
     trainer = Trainer(config, args.out, data_root=args.data, resume=args.resume, max_steps=args.max_steps,
                       device=args.device, progress=not args.no_progress)
     try:

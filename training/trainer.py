@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate, summarize, to_model_range
 from .losses import loss_for
@@ -335,6 +335,8 @@ class Trainer:
             return lr_multiplier(step, self.total_steps, kind=cfg.schedule.name, warmup=warmup, hold=hold,
                                  min_ratio=cfg.schedule.min_lr / cfg.optim.lr)
 
+        if cfg.train.init_from and not resume:
+            self._init_weights(Path(cfg.train.init_from))
         self.optimizer = self._optimizer(self.model)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
         self.critic_optimizer = self.critic_scheduler = None
@@ -436,13 +438,29 @@ class Trainer:
                 old.unlink(missing_ok=True)
         return target
 
+    def _init_weights(self, path: Path) -> None:
+        """Start from ``path``'s weights (EMA when present): same network, new optimiser and schedule."""
+        source, _ = load_model(path)
+        if source.model_name != self.model.model_name:
+            raise ValueError(f"train.init_from {path} holds {source.model_name!r}, the config trains "
+                             f"{self.model.model_name!r}")
+        try:
+            self.model.load_state_dict(source.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(f"train.init_from {path}: its {source.model_name!r} has other widths or "
+                             f"settings than the config's model.kwargs: {exc}") from None
+        if self.ctx.is_main:
+            print(f"initialised from {path}")
+
     def _load(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
         saved = ckpt.get("config") or {}
         current = self.config.to_dict()
         if saved.get("model") != current["model"]:
             raise ValueError(f"{path} holds model {saved.get('model')}, the config asks for {current['model']}")
-        changed = sorted(k for k, v in _flatten(current).items() if _flatten(saved).get(k) != v)
+        # init_from only seeds a fresh start: a resumed run does not read it.
+        changed = sorted(k for k, v in _flatten(current).items()
+                         if _flatten(saved).get(k) != v and k != "train.init_from")
         if changed and self.ctx.is_main:
             warnings.warn(f"resuming {path} with changed settings {changed}: the run will not replay exactly",
                           stacklevel=3)

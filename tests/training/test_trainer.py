@@ -263,3 +263,52 @@ def test_ema_decay_ramps_up_so_short_runs_average_trained_weights():
     ema = [torch.zeros(3)]
     update(ema, new, torch.tensor(10**6))       # late in training the configured decay holds
     assert torch.allclose(ema[0], torch.full((3,), 1 - 0.999))
+
+
+def _nano_config(**train: object) -> TrainConfig:
+    """rdafnet-nano made tiny: a registered network, so that a checkpoint of it can be rebuilt."""
+    return TrainConfig.from_dict({**tiny_config(**train).to_dict(),
+                                  "model": {"name": "rdafnet-nano", "kwargs": {"base_channels": 4, "num_blocks": 1}}},
+                                 source="tiny nano config")
+
+
+def _nano_trainer(cfg, run_dir, **kwargs):
+    return Trainer(cfg, run_dir, train_set=MemoryPairs(), val_set=MemoryPairs(count=2, crop=None),
+                   progress=False, **kwargs)
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_ema_weights(tmp_path):
+    source = _nano_trainer(_nano_config(ema_decay=0.5, steps=3), tmp_path / "source")
+    source.fit()
+    source.close()
+    checkpoint = tmp_path / "source" / "checkpoints" / "step-00000003.pt"
+    stored = load_checkpoint(checkpoint)
+    fresh = _nano_trainer(_nano_config(), tmp_path / "fresh")
+    tuned = _nano_trainer(_nano_config(init_from=str(checkpoint)), tmp_path / "tuned")
+    # The EMA weights (what best.pt and the SDK use), not the raw ones; step 0 and an empty optimiser.
+    assert tuned.step == 0 and not tuned.optimizer.state_dict()["state"]
+    ema = stored["ema_state_dict"]
+    assert any(not torch.equal(ema[k], stored["state_dict"][k]) for k in ema)
+    for name, value in tuned.model.state_dict().items():
+        assert torch.equal(value, ema[name]), name
+    assert any(not torch.equal(v, ema[k]) for k, v in fresh.model.state_dict().items())
+    for trainer in (fresh, tuned):
+        trainer.close()
+
+
+def test_init_from_refuses_other_widths_and_other_networks_and_yields_to_resume(tmp_path):
+    source = _nano_trainer(_nano_config(steps=2), tmp_path / "source")
+    source.fit()
+    source.close()
+    checkpoint = str(tmp_path / "source" / "checkpoints" / "step-00000002.pt")
+    wider = TrainConfig.from_dict({**_nano_config(init_from=checkpoint).to_dict(),
+                                   "model": {"name": "rdafnet-nano", "kwargs": {"base_channels": 8, "num_blocks": 1}}})
+    with pytest.raises(ValueError, match="other widths"):
+        _nano_trainer(wider, tmp_path / "wider")
+    with pytest.raises(ValueError, match="holds 'rdafnet-nano'"):
+        Trainer(tiny_config(init_from=checkpoint), tmp_path / "tiny", model=tiny_model(), train_set=MemoryPairs(),
+                val_set=MemoryPairs(count=2, crop=None), progress=False)
+    # A run that already has checkpoints continues from them; init_from only seeds a fresh start.
+    resumed = _nano_trainer(_nano_config(steps=2, init_from=checkpoint), tmp_path / "source", resume=True)
+    assert resumed.step == 2
+    resumed.close()
