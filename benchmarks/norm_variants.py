@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .devices import PEAKS, detect_device, library_versions, notable_cpu_flags
-from .report import write_json_and_markdown
+from .report import refuse_overwrite, results_pair, write_json_and_markdown
 
 FRAME = (720, 1280)
 TILE_FRAME = (768, 1024)
@@ -164,8 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
     runs = {k: Path(v) for k, v in (item.split("=", 1) for item in args.runs)}
+    out = args.out or RESULTS / detect_device("cpu").slug
+    refuse_overwrite(results_pair(out, "norm-variants"), args.overwrite)
     result = measure(runs, threads=args.threads, iters=args.iters)
-    out = args.out or RESULTS / result["slug"]
     write_json_and_markdown(out, "norm-variants", result, markdown(result), overwrite=args.overwrite)
     print(markdown(result))
     return 0

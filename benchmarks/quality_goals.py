@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .devices import detect_device, library_versions, notable_cpu_flags
-from .report import write_json_and_markdown
+from .report import refuse_overwrite, results_pair, write_json_and_markdown
 
 ENGINE_SETS = ("motion-9-21", "motion-3-5", "sharp")
 GOALS = {"motion-9-21": ("gain_db", 3.0), "motion-3-5": ("gain_db", 0.0), "sharp": ("output_psnr", 35.0)}
@@ -88,12 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
-    result = score_sets(args.model, count=args.count, size=args.size, synth=args.synth, synth_images=args.synth_images)
     device = detect_device("cpu")
+    out = args.out or RESULTS / device.slug
+    refuse_overwrite(results_pair(out, f"{args.name}-goals"), args.overwrite)
+    result = score_sets(args.model, count=args.count, size=args.size, synth=args.synth, synth_images=args.synth_images)
     result.update(date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), device=device.name,
                   cpu_flags=notable_cpu_flags(),
                   count=args.count, size=args.size, versions=library_versions())
-    out = args.out or RESULTS / device.slug
     write_json_and_markdown(out, f"{args.name}-goals", result, markdown(result), overwrite=args.overwrite)
     print(markdown(result))
     return 0

@@ -42,11 +42,17 @@ def refuse_overwrite(paths: Iterable[Path], overwrite: bool) -> None:
                               "or write to another --out folder)")
 
 
+def results_pair(folder: Path, name: str) -> tuple[Path, Path]:
+    """The ``.json`` and ``.md`` files of one benchmark's results; check them with :func:`refuse_overwrite`
+    before measuring, so that a long run does not end in FileExistsError."""
+    return folder / f"{name}.json", folder / f"{name}.md"
+
+
 def write_json_and_markdown(folder: Path, name: str, result: dict[str, Any], text: str, *,
                             overwrite: bool = False) -> tuple[Path, Path]:
     """``<folder>/<name>.json`` (the full result) and ``<name>.md`` (``text``); existing files are kept
     (FileExistsError) unless ``overwrite``."""
-    json_path, md_path = folder / f"{name}.json", folder / f"{name}.md"
+    json_path, md_path = results_pair(folder, name)
     refuse_overwrite((json_path, md_path), overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .devices import detect_device, library_versions, parse_cpuinfo
+from .devices import detect_device, library_versions, notable_cpu_flags
 from .latency import Size, parse_ints, parse_sizes
+from .report import refuse_overwrite, results_pair, write_json_and_markdown
 from .stats import summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -133,11 +134,9 @@ def run(sizes: Sequence[Size], clients: Sequence[int], frames: dict[str, int], *
                 rows.append({"size": size.label, **remote(server.grpc_url, size, c, n)})
                 print(_row_text(rows[-1]), flush=True)
     device = detect_device("cpu")
-    flags = sorted(f for f in parse_cpuinfo(Path("/proc/cpuinfo").read_text())["flags"]
-                   if f.startswith(("avx", "amx", "fma")))
     return {
         "benchmark": "serving", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"device": device.name, "cpu flags": flags, "cores": os.cpu_count(),
+        "machine": {"device": device.name, "cpu flags": notable_cpu_flags(), "cores": os.cpu_count(),
                     "pinned to core": cpu, "os": platform.platform(),
                     "load average (1 min) before / after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "versions": {**library_versions(), **_server_versions(python)},
@@ -202,16 +201,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                           "both cores during the run (see the load average), so every number is "
                                           "pessimistic and noisy; compare rows of one run, not runs")
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results/<device>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)    # a killed benchmark still stops its server (with ServerProcess)
     sizes = parse_sizes(args.sizes)
     frames = {"default": args.frames, **{s.label: args.frames_large for s in sizes if s.height * s.width >= 900_000}}
     folder = args.out or RESULTS / detect_device("cpu").slug     # before pinning: the slug counts usable cores
+    refuse_overwrite(results_pair(folder, "serving"), args.overwrite)
     result = run(sizes, parse_ints(args.clients, "clients"), frames, cpu=None if args.cpu < 0 else args.cpu,
                  max_batch=args.max_batch, queue_delay_us=args.queue_delay_us, threads=args.threads)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "serving.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (folder / "serving.md").write_text(markdown(result, args.note), encoding="utf-8")
+    write_json_and_markdown(folder, "serving", result, markdown(result, args.note), overwrite=args.overwrite)
     print(f"wrote {folder / 'serving.md'} and serving.json")
     return 0
 

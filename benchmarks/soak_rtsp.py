@@ -27,6 +27,8 @@ from typing import Any
 
 import cv2
 
+from .report import refuse_overwrite, results_pair, write_json_and_markdown
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -170,11 +172,9 @@ def _restart(server: Any, runner: Any, down_s: float, t0: float) -> dict[str, An
 
 
 def machine() -> dict[str, Any]:
-    from .devices import detect_device, library_versions, parse_cpuinfo
+    from .devices import detect_device, library_versions, notable_cpu_flags
 
     info = detect_device("cpu")
-    flags = parse_cpuinfo(Path("/proc/cpuinfo").read_text()).get("flags", [])
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "fma", "f16c")
     versions = library_versions()
     for dist in ("av", "opencv-python", "opencv-python-headless"):
         try:
@@ -187,7 +187,7 @@ def machine() -> dict[str, Any]:
         if shutil.which("gst-inspect-1.0") else None
     if gst is not None and gst.returncode == 0:
         versions["gstreamer"] = gst.stdout.splitlines()[-1].strip()
-    return {"name": info.name, "slug": info.slug, "cpu_flags": [f for f in wanted if f in flags],
+    return {"name": info.name, "slug": info.slug, "cpu_flags": notable_cpu_flags(),
             "platform": platform.platform(), "versions": versions}
 
 
@@ -224,18 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-growth-mb", type=float, default=50.0)
     parser.add_argument("--results", type=Path, help="results folder (default benchmarks/results/<machine>)")
     parser.add_argument("--note", default="", help="recorded in the results (e.g. that the machine was shared)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     args = parser.parse_args(argv)
     h, w = (int(v) for v in args.size.split("x"))
     info = machine()
+    folder = args.results or RESULTS / info["slug"]
+    refuse_overwrite(results_pair(folder, "soak_rtsp"), args.overwrite)
     with tempfile.TemporaryDirectory(prefix="deblur-soak-") as tmp:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         result = {"benchmark": "soak_rtsp", "started_utc": started, "machine": info, "note": args.note,
                   "soak": soak(args.minutes, args.restarts, (h, w), args.fps, args.down, Path(tmp),
                                args.max_rss_growth_mb, args.warmup)}
-    folder = args.results or RESULTS / info["slug"]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "soak_rtsp.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (folder / "soak_rtsp.md").write_text(markdown(result), encoding="utf-8")
+    write_json_and_markdown(folder, "soak_rtsp", result, markdown(result), overwrite=args.overwrite)
     print(markdown(result))
     return 0 if result["soak"]["passed"] else 1
 
