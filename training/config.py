@@ -7,7 +7,7 @@ A config has six sections; every key is optional except ``model.name`` and one o
     loss:     {fft_weight: 0.1}                           # training.losses.loss_for(architecture, **loss)
     data:     {crop: 128, batch_size: 8, augment: true, num_workers: 2,
                train_split: train, val_split: test, val_max_images: 16,
-               engine: null, val_preset: mixed, val_crop: 256}     # engine: on-the-fly data
+               engine: null, val_preset: mixed, val_crop: 256, val_seed: 0}     # engine: on-the-fly data
     optim:    {name: adam, lr: 2.0e-4, betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.0, grad_clip: null}
     schedule: {name: cosine, warmup: 0, hold: 0, min_lr: 1.0e-6}   # warmup/hold in train.epochs or steps units
     train:    {epochs: null, steps: 3000, seed: 0, amp: auto, ema_decay: null, init_from: null,
@@ -64,6 +64,9 @@ class DataConfig:
     engine: dict[str, Any] | None = None
     val_preset: str = "mixed"
     val_crop: int = 256
+    # The validation pairs' seed, apart from train.seed: runs with other training seeds (an anneal, a
+    # second campaign) are then scored on the same pairs and their curves compare.
+    val_seed: int = 0
 
 
 @dataclass

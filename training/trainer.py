@@ -379,7 +379,7 @@ class Trainer:
                 train_set = EngineDataset(bundled_sources("train"), engine, seed=cfg.train.seed)
             if val_set is None and root is None:
                 preset = EngineConfig.preset(cfg.data.val_preset, crop=cfg.data.val_crop)
-                val_set = EngineDataset(bundled_sources("validation"), preset, seed=cfg.train.seed, fixed=True,
+                val_set = EngineDataset(bundled_sources("validation"), preset, seed=cfg.data.val_seed, fixed=True,
                                         length=cfg.data.val_max_images or 64)
         if train_set is None or val_set is None:
             if root is None:
@@ -458,9 +458,11 @@ class Trainer:
         current = self.config.to_dict()
         if saved.get("model") != current["model"]:
             raise ValueError(f"{path} holds model {saved.get('model')}, the config asks for {current['model']}")
-        # init_from only seeds a fresh start: a resumed run does not read it.
+        # init_from only seeds a fresh start: a resumed run does not read it. A key the checkpoint predates
+        # changes nothing when it holds the value that older code implied (its default).
+        saved_flat, defaults = _flatten(saved), _flatten(TrainConfig().to_dict())
         changed = sorted(k for k, v in _flatten(current).items()
-                         if _flatten(saved).get(k) != v and k != "train.init_from")
+                         if k != "train.init_from" and saved_flat.get(k, defaults.get(k)) != v)
         if changed and self.ctx.is_main:
             warnings.warn(f"resuming {path} with changed settings {changed}: the run will not replay exactly",
                           stacklevel=3)

@@ -312,3 +312,34 @@ def test_init_from_refuses_other_widths_and_other_networks_and_yields_to_resume(
     resumed = _nano_trainer(_nano_config(steps=2, init_from=checkpoint), tmp_path / "source", resume=True)
     assert resumed.step == 2
     resumed.close()
+
+
+def test_engine_validation_pairs_do_not_depend_on_the_training_seed(tmp_path):
+    def val_seed(**data):
+        cfg = TrainConfig.from_dict({**_nano_config(seed=7).to_dict(),
+                                     "data": {"crop": 16, "batch_size": 2, "engine": {}, "val_crop": 32,
+                                              "val_max_images": 2, **data}})
+        trainer = Trainer(cfg, tmp_path / str(data), progress=False)
+        seeds = trainer.train_set.seed, trainer.val_set.seed
+        trainer.close()
+        return seeds
+
+    # An anneal or a second campaign with another train.seed draws other training samples but is
+    # validated on the campaign's own pairs, so the curves compare.
+    assert val_seed() == (7, 0)
+    assert val_seed(val_seed=5) == (7, 5)
+
+
+def test_resuming_a_checkpoint_that_predates_a_setting_at_its_default_does_not_warn(tmp_path, recwarn):
+    _train(tiny_config(), tmp_path, max_steps=2)
+    path = tmp_path / "checkpoints" / "step-00000002.pt"
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["config"]["data"]["val_seed"]            # as written before data.val_seed existed
+    torch.save(ckpt, path)
+    _train(tiny_config(), tmp_path, resume=True)
+    assert not [w for w in recwarn if "changed settings" in str(w.message)]
+    ckpt["config"]["data"]["val_seed"] = 3           # a real change still warns
+    torch.save(ckpt, path)
+    (tmp_path / "checkpoints" / "step-00000006.pt").unlink()
+    with pytest.warns(UserWarning, match=r"changed settings \['data.val_seed'\]"):
+        _train(tiny_config(), tmp_path, resume=path)
