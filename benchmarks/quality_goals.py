@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def markdown(result: dict[str, Any]) -> str:
             key, bound = goal
             goal_text = f"{'gain' if key == 'gain_db' else 'output vs input'} >= {bound:g} dB"
             met = "yes" if s[key] >= bound else "no"
-        lines.append(f"| {name} | {int(s['images'])} | {s['input_psnr']:.2f} | {s['output_psnr']:.2f} | {s['gain_db']:+.2f} "
+        gain = f"{s['gain_db']:+.2f}" if math.isfinite(s["gain_db"]) else ""   # sharp: the input is the target
+        lines.append(f"| {name} | {int(s['images'])} | {s['input_psnr']:.2f} | {s['output_psnr']:.2f} | {gain} "
                      f"| {s['input_ssim']:.4f} -> {s['output_ssim']:.4f} | {goal_text} | {met} |")
     return "\n".join(lines) + "\n"
 

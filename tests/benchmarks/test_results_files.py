@@ -33,3 +33,16 @@ def test_overwrite_replaces_the_pair(tmp_path, monkeypatch):
     assert soak_rtsp.main(["--minutes", "0.1", "--results", str(tmp_path), "--overwrite"]) == 0
     assert (tmp_path / "soak_rtsp.md").read_text() == "passed True\n"
     assert '"passed": true' in (tmp_path / "soak_rtsp.json").read_text()
+
+
+def test_quality_goals_table_marks_met_goals_and_leaves_the_sharp_sets_gain_empty():
+    sets = {"motion-9-21": {"images": 60, "input_psnr": 25.78, "output_psnr": 26.70, "input_ssim": 0.75, "output_ssim": 0.79},
+            "sharp": {"images": 60, "input_psnr": float("inf"), "output_psnr": 36.47, "input_ssim": 1.0, "output_ssim": 0.96}}
+    for s in sets.values():
+        s["gain_db"] = s["output_psnr"] - s["input_psnr"]
+    text = quality_goals.markdown({"model": "m.onnx", "date": "d", "device": "cpu", "cpu_flags": ["avx2"], "count": 60,
+                                   "size": 256, "versions": {}, "sets": sets})
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in text.splitlines()
+            if line.startswith("| motion") or line.startswith("| sharp")}
+    assert rows["motion-9-21"][4] == "+0.92" and rows["motion-9-21"][-1] == "no"     # 26.70 - 25.78, goal +3 dB
+    assert rows["sharp"][4] == "" and rows["sharp"][-1] == "yes"                    # 36.47 dB >= 35 dB
