@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 import sdk
@@ -21,5 +22,25 @@ def test_bundled_model_sharpens_the_demo_clip():
     pairs = make_demo_clip(load_demo_image(), frames=6)
     before = np.mean([psnr(b, s) for b, s in pairs])
     after = np.mean([psnr(deblur.process(b), s) for b, s in pairs])
-    # Measured: +1.4 dB over the 24-frame demo clip; the model must keep a clear gain, not just pass frames through.
+    # Measured: +1.1 dB over the 24-frame demo clip (its photo is a validation source, never trained on);
+    # the model must keep a clear gain, not just pass frames through.
     assert after > before + 0.5, (before, after)
+
+
+def test_bundled_model_leaves_a_sharp_photo_nearly_unchanged():
+    # The whole demo photo at its native resolution, unblurred: measured 34.7 dB output vs input (the
+    # previous InstanceNorm model: 33.2 dB). On the goal set's resampled crops it is 38.6 dB (MODEL_CARD.md).
+    image = load_demo_image()
+    assert psnr(sdk.Deblurrer().process(image), image) > 34.0
+
+
+def test_bundled_model_tiles_match_the_whole_frame_within_two_grey_levels():
+    # Issue 11's goal for the default: no per-image statistics, and the runtime's default overlap
+    # (4 x the measured 33-px effective radius) makes 256-px tiles equal the whole frame (measured: 1 level).
+    blurred = cv2.blur(load_demo_image(), (15, 1))    # 480x320: tiles split it both ways
+    whole = sdk.Deblurrer().process(blurred)
+    tiled_runner = sdk.Deblurrer(tile=256)
+    tiled = tiled_runner.process(blurred)
+    m = tiled_runner.manifest
+    assert (m.tile_exact, m.receptive_field, tiled_runner.tile_overlap) == (True, 33, 132)
+    assert np.abs(whole.astype(np.int16) - tiled.astype(np.int16)).max() <= 2

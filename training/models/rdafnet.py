@@ -208,13 +208,14 @@ def _check_size(net: DeblurNet, x: torch.Tensor) -> None:
 # Effective receptive field (pixels on each side) of trained single-stage RDAFNets, keyed by
 # (base_channels, num_blocks, norm): the radius beyond which any content moves an output by under half
 # an 8-bit grey level (first order, the worst output over probes on a blurred photo). The theoretical
-# support is far larger (63 px for nano: the farthest input with a non-zero gradient) but trained weights fall off
-# fast: 10.4 grey levels at 8 px, 0.02 at 12. Measured by benchmarks/receptive_field.py on two nano
-# runs (benchmarks/results/cpu-amd-epyc-1c/receptive-field-rdafnet-nano*.md): 11 px after 600 and 750
-# steps, but 31 px after 5,000 (training widens it: 0.26 grey levels beyond 32 px), so the table holds the
-# longest-trained nano's value and must be re-measured on whatever checkpoint is bundled. Unmeasured
+# support is far larger (75 px for nano: the farthest input with a non-zero gradient) but trained weights fall off
+# fast. Measured by benchmarks/receptive_field.py on nano runs
+# (benchmarks/results/cpu-amd-epyc-1c/receptive-field-rdafnet-nano*.md): 11 px after 600 and 750 steps,
+# 31 px after 5,000 and 33 px on the bundled default (the engine campaign's step 7,000: 0.66 grey levels
+# beyond 32 px, none beyond 48), so training widens it: the table holds the bundled checkpoint's value and
+# must be re-measured whenever another one is bundled. Unmeasured
 # sizes give None (the runtime then keeps the requested overlap). InstanceNorm networks are never tile-exact.
-EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 31}
+EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 33}
 
 
 class RDAFNet(DeblurNet):
