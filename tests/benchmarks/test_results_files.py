@@ -46,3 +46,20 @@ def test_quality_goals_table_marks_met_goals_and_leaves_the_sharp_sets_gain_empt
             if line.startswith("| motion") or line.startswith("| sharp")}
     assert rows["motion-9-21"][4] == "+0.92" and rows["motion-9-21"][-1] == "no"     # 26.70 - 25.78, goal +3 dB
     assert rows["sharp"][4] == "" and rows["sharp"][-1] == "yes"                    # 36.47 dB >= 35 dB
+
+
+def test_model_swap_times_models_interleaved_and_writes_the_pair(tmp_path):
+    from benchmarks import model_swap
+    from sdk import default_model_path
+
+    model = str(default_model_path())
+    assert model_swap.main([f"new={model}", f"same={model}", "--size", "64x48", "--calls", "2", "--out", str(tmp_path)]) == 0
+    import json
+
+    result = json.loads((tmp_path / "model-swap.json").read_text())
+    assert result["size"] == "64x48" and result["calls"] == 2 and list(result["models"]) == ["new", "same"]
+    new, same = result["models"]["new"], result["models"]["same"]
+    assert new["ratio_to_new"] == 1.0 and 0 < new["min_s"] <= new["median_s"] <= new["max_s"]
+    assert same["ratio_to_new"] > 0 and "| same |" in (tmp_path / "model-swap.md").read_text()
+    with pytest.raises(SystemExit):
+        model_swap.main(["new=missing.onnx", "--out", str(tmp_path / "x")])
