@@ -17,6 +17,12 @@ def test_bundled_model_is_the_trained_nano_with_its_manifest():
     assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64
 
 
+def test_the_demo_photo_is_held_out_from_the_bundled_models_training():
+    from training.data.engine import SPLIT_PHOTOS
+
+    assert "coffee" in SPLIT_PHOTOS["validation"] and "coffee" not in SPLIT_PHOTOS["train"]
+
+
 def test_bundled_model_sharpens_the_demo_clip():
     deblur = sdk.Deblurrer()
     pairs = make_demo_clip(load_demo_image(), frames=6)

@@ -99,6 +99,7 @@ def test_demo_writes_a_side_by_side_video_and_prints_psnr(onnx_models, tmp_path,
     text = capsys.readouterr().out
     before, after = map(float, re.search(r"blurred ([\d.]+) dB -> deblurred ([\d.]+) dB", text).groups())
     assert 20 < before < 32 and after == before       # an identity model restores nothing
+    assert "photo      sdk/data/demo_sharp.png (scikit-image's coffee)" in text   # no claim about another model
     video = tmp_path / "demo_side_by_side.mp4"
     assert count_video_frames(video) == (4, 4)
     cap = cv2.VideoCapture(str(video))
