@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -74,6 +75,26 @@ def cpu_precisions(core: Any) -> tuple[str, ...]:
     return tuple(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
+_CORE: Any = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core(ov: Any) -> Any:
+    """The process's one ``openvino.Core``, created on first use and kept until exit.
+
+    One Core per backend crashed processes: each Core's CPU plugin installs an alternate signal stack
+    on the calling thread and, when destroyed, restores the one it found, so Cores destroyed in creation
+    order left the thread's signal stack pointing at unmapped memory, and the next signal that thread
+    received (SIGCHLD from any child process, SIGINT, SIGTERM) killed the process with SIGSEGV. Every
+    setting here goes to ``compile_model``, so sharing the Core shares no configuration.
+    """
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            _CORE = ov.Core()
+        return _CORE
+
+
 class OpenVINOBackend(Backend):
     """An OpenVINO model compiled for the CPU behind the :class:`Backend` interface.
 
@@ -94,7 +115,7 @@ class OpenVINOBackend(Backend):
         if self.path.suffix.lower() == ".xml" and not self.path.with_suffix(".bin").is_file():
             raise ModelLoadError(f"{self.path}: its weights {self.path.with_suffix('.bin').name} are missing "
                                  "(an OpenVINO IR is an .xml and a .bin side by side)")
-        self.core = ov.Core()
+        self.core = shared_core(ov)
         try:
             self.model = self.core.read_model(str(self.path))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own for bad files
