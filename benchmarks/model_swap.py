@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import os
 import statistics
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 
 from .devices import detect_device, library_versions, notable_cpu_flags
 from .report import refuse_overwrite, results_pair, write_json_and_markdown
+from .stats import time_interleaved
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,14 +36,9 @@ def measure(models: dict[str, Path], *, height: int, width: int, threads: int, c
     runners = {name: sdk.Deblurrer(str(path), device="cpu", backend="onnxruntime", threads=threads)
                for name, path in models.items()}
     frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    for runner in runners.values():     # warm-up: allocations and first-call graph work
-        runner.process(frame)
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(calls):
-        for name, runner in runners.items():
-            start = time.perf_counter()
-            runner.process(frame)
-            times[name].append(time.perf_counter() - start)
+    samples_ms = time_interleaved({name: functools.partial(r.process, frame) for name, r in runners.items()},
+                                  rounds=calls)
+    times = {name: [ms / 1000 for ms in samples] for name, samples in samples_ms.items()}
     first = next(iter(times))
     return {"size": f"{width}x{height}", "threads": threads, "calls": calls,
             "models": {name: {"path": str(models[name]), "median_s": statistics.median(ts),

@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import functools
 import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ import numpy as np
 
 from .devices import PEAKS, detect_device, library_versions, notable_cpu_flags
 from .report import refuse_overwrite, results_pair, write_json_and_markdown
+from .stats import time_interleaved
 
 FRAME = (720, 1280)
 TILE_FRAME = (768, 1024)
@@ -115,15 +116,8 @@ def measure(runs: dict[str, Path], *, threads: int, iters: int) -> dict[str, Any
             "validation_last": curve[-1] if curve else None,
         }
         deblurrers[norm] = whole
-    # Interleaved timing: one call of each variant per round.
-    samples: dict[str, list[float]] = {n: [] for n in runs}
-    for d in deblurrers.values():
-        d.process(frame)   # warm-up
-    for _ in range(iters):
-        for norm, d in deblurrers.items():
-            start = time.perf_counter()
-            d.process(frame)
-            samples[norm].append((time.perf_counter() - start) * 1000)
+    samples = time_interleaved({norm: functools.partial(d.process, frame) for norm, d in deblurrers.items()},
+                               rounds=iters)
     for norm in runs:
         variants[norm]["ort_cpu_720p_ms"] = {"median": statistics.median(samples[norm]), "samples": samples[norm],
                                              "threads": threads}

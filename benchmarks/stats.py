@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -107,6 +107,26 @@ def time_calls(fn: Callable[[], object], *, warmup: int, iters: int, clock: Cloc
         samples.append(clock.stop())
         if time.perf_counter() > deadline:
             break
+    return samples
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], object]], *, rounds: int, warmup: int = 1,
+                     clock: Clock | None = None) -> dict[str, list[float]]:
+    """Each of ``calls`` once per round, in turn, ``rounds`` times after ``warmup`` untimed rounds: the
+    samples in milliseconds per name. Load on a shared machine then hits every call alike, so their
+    ratios mean something even where the absolute times do not."""
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"rounds must be >= 1 and warmup >= 0, got {rounds}, {warmup}")
+    clock = clock or HostClock()
+    for _ in range(warmup):
+        for fn in calls.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            clock.start()
+            fn()
+            samples[name].append(clock.stop())
     return samples
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from benchmarks.stats import CudaEventClock, HostClock, summarize, time_calls
+from benchmarks.stats import CudaEventClock, HostClock, summarize, time_calls, time_interleaved
 
 
 def test_summarize_exact_on_known_samples():
@@ -82,3 +82,20 @@ def test_cuda_event_clock_times_device_work():
     samples = time_calls(lambda: a @ a, warmup=2, iters=5, clock=clock)
     # 2*4096^3 FLOP at well under 1 PFLOP/s takes more than 0.1 ms on any GPU.
     assert all(s > 0.1 for s in samples)
+
+
+def test_time_interleaved_alternates_the_calls_and_times_each_one():
+    order: list[str] = []
+
+    def call(name: str, seconds: float):
+        def run() -> None:
+            order.append(name)
+            time.sleep(seconds)
+        return run
+
+    samples = time_interleaved({"slow": call("slow", 0.02), "fast": call("fast", 0.0)}, rounds=3, warmup=1)
+    assert order == ["slow", "fast"] * 4                       # 1 warm-up round, then 3 timed rounds
+    assert [len(s) for s in samples.values()] == [3, 3]
+    assert min(samples["slow"]) >= 19.0 and max(samples["fast"]) < 19.0   # milliseconds
+    with pytest.raises(ValueError, match="rounds"):
+        time_interleaved({"x": call("x", 0)}, rounds=0)
