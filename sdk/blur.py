@@ -31,7 +31,7 @@ import numpy as np
 # H.264 lifts blurred frames (its blocks and ringing are edges of their own) to 0.19 at 720p and 0.22 for
 # a few crops, while sharp ones keep scoring from 0.21 (whole frames). 0.205 skips no blurred whole
 # frame, lossless or compressed, and no lossless blurred crop, and at most 2 % of compressed blurred crops
-# (the costly error: a blurred frame left as it is), while deblurring needlessly about 5 % of sharp crops
+# (the costly error: a blurred frame left as it is), while deblurring needlessly 5-7 % of sharp crops
 # (which costs only time). Other cameras and scenes may need their own value: `deblur run --skip-sharp`
 # prints the scores it saw, and `--sharp-threshold` sets it.
 DEFAULT_SHARP_THRESHOLD = 0.205

@@ -72,6 +72,7 @@ def clips() -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
     return out
 
 
+@functools.cache
 def scores() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {name: (np.array([blur_score(s) for s in sharp]), np.array([blur_score(b) for b in blurred]))
             for name, (sharp, blurred) in clips().items()}
