@@ -335,7 +335,8 @@ class Trainer:
             return lr_multiplier(step, self.total_steps, kind=cfg.schedule.name, warmup=warmup, hold=hold,
                                  min_ratio=cfg.schedule.min_lr / cfg.optim.lr)
 
-        if cfg.train.init_from and not resume:
+        resume_path = (latest_checkpoint(self.run_dir) if resume is True else Path(resume)) if resume else None
+        if cfg.train.init_from and resume_path is None:    # a fresh start, even under --resume
             self._init_weights(Path(cfg.train.init_from))
         self.optimizer = self._optimizer(self.model)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, multiplier)
@@ -353,12 +354,10 @@ class Trainer:
         self.step = 0
         self.best_psnr: float | None = None
         self.last_checkpoint: Path | None = None
-        if resume:
-            path = latest_checkpoint(self.run_dir) if resume is True else Path(resume)
-            if path is not None:
-                self._load(path)
-            elif self.ctx.is_main:
-                print(f"no checkpoint in {self.run_dir / CHECKPOINT_DIR}: starting from step 0")
+        if resume_path is not None:
+            self._load(resume_path)
+        elif resume and self.ctx.is_main:
+            print(f"no checkpoint in {self.run_dir / CHECKPOINT_DIR}: starting from step 0")
 
         self.net: nn.Module = SupervisedForward(self.model)
         if self.ctx.distributed:

@@ -312,6 +312,11 @@ def test_init_from_refuses_other_widths_and_other_networks_and_yields_to_resume(
     resumed = _nano_trainer(_nano_config(steps=2, init_from=checkpoint), tmp_path / "source", resume=True)
     assert resumed.step == 2
     resumed.close()
+    # --resume on a folder without checkpoints is a fresh start, so init_from still applies.
+    fresh = _nano_trainer(_nano_config(steps=2, init_from=checkpoint), tmp_path / "empty", resume=True)
+    stored = load_checkpoint(checkpoint)["state_dict"]       # no EMA in this run: the raw weights
+    assert fresh.step == 0 and all(torch.equal(v, stored[k]) for k, v in fresh.model.state_dict().items())
+    fresh.close()
 
 
 def test_engine_validation_pairs_do_not_depend_on_the_training_seed(tmp_path):
