@@ -264,7 +264,8 @@ def _from_deployed(path: Path, label: str) -> ModelUnderTest:
 
 
 def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool = True) -> ModelUnderTest:
-    """Resolve MODEL (registry name, ``.pt``, ``.onnx``, ``.xml``, ``.engine`` or None for the bundled default).
+    """Resolve MODEL (bundled model name, registry name, ``.pt``, ``.onnx``, ``.xml``, ``.engine`` or None for
+    the bundled default).
 
     ``workdir`` receives the ONNX exported on the fly for registry names and checkpoints (and an int8
     OpenVINO IR calibrated on the fly).
@@ -276,11 +277,13 @@ def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path
 
 def _load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool) -> ModelUnderTest:
     workdir.mkdir(parents=True, exist_ok=True)
-    if model is None:
-        from sdk.deblurrer import default_model_path
+    from sdk.bundled import bundled_models, default_model_path, is_bundled_name
 
+    if model is None:
         return _from_onnx(default_model_path(), "default")
     text = os.fspath(model)
+    if is_bundled_name(text) and text in bundled_models():
+        return _from_onnx(bundled_models()[text], text)
     path = Path(text)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():

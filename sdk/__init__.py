@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .backends import Backend, EngineCompatibilityError, ModelLoadError, NonFiniteOutputError
     from .blur import blur_score, is_sharp
-    from .deblurrer import Deblurrer, DeblurrerInfo, PreparedFrame, default_model_path
+    from .bundled import bundled_model_path, bundled_models, default_model_path
+    from .deblurrer import Deblurrer, DeblurrerInfo, PreparedFrame
     from .manifest import Manifest, ManifestError
     from .serving import RemoteDeblurrer
     from .stream import (
@@ -45,7 +46,8 @@ __version__ = "0.1.0"
 _LAZY = {
     **dict.fromkeys(("Backend", "EngineCompatibilityError", "ModelLoadError", "NonFiniteOutputError"), "backends"),
     **dict.fromkeys(("blur_score", "is_sharp"), "blur"),
-    **dict.fromkeys(("Deblurrer", "DeblurrerInfo", "PreparedFrame", "default_model_path"), "deblurrer"),
+    **dict.fromkeys(("bundled_model_path", "bundled_models", "default_model_path"), "bundled"),
+    **dict.fromkeys(("Deblurrer", "DeblurrerInfo", "PreparedFrame"), "deblurrer"),
     **dict.fromkeys(("Manifest", "ManifestError"), "manifest"),
     "RemoteDeblurrer": "serving",
     **dict.fromkeys(("CallbackSink", "Frame", "ImageFileSink", "ImageFolderSink", "NullSink", "StatsSnapshot",
@@ -71,5 +73,5 @@ __all__ = [
     "ImageFolderSink", "Manifest", "ManifestError", "ModelLoadError", "NonFiniteOutputError", "NullSink",
     "PreparedFrame", "RemoteDeblurrer", "StatsSnapshot", "StreamRunner", "StreamSink", "VideoFileSink", "VideoSource",
     "WindowSink", "__version__",
-    "blur_score", "default_model_path", "is_sharp", "open_sink", "run",
+    "blur_score", "bundled_model_path", "bundled_models", "default_model_path", "is_sharp", "open_sink", "run",
 ]

@@ -3,7 +3,7 @@
 Example::
 
     >>> import sdk
-    >>> deblur = sdk.Deblurrer("rdafnet-nano.engine")     # or "model.onnx", "model.pt", or no argument
+    >>> deblur = sdk.Deblurrer("rdafnet-nano.engine")     # or "model.onnx", "model.pt", "small", or nothing
     >>> sharp = deblur.process(frame)                      # HxWx3 uint8 BGR in, the same out
     >>> sharp_batch = deblur.process_batch([frame1, frame2])
     >>> print(deblur.info)
@@ -23,13 +23,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .backends import Backend, ModelLoadError, NonFiniteOutputError, open_backend
+from .bundled import resolve_model
 from .manifest import Manifest
 from .processing import COLORS, ArrayPool, FrameConverter, FrameSpec, inspect_frame, padded_size
 from .tiling import (
@@ -47,17 +46,6 @@ from .tiling import (
 DEFAULT_MAX_PIXELS = 1920 * 1088
 NONFINITE_POLICIES = ("raise", "fp32")
 MIN_COARSE_PIXELS = 2   # reflect padding of a 3x3 convolution needs two pixels on every feature map
-
-
-def default_model_path() -> Path:
-    """The bundled default model, ``sdk/models/default.onnx``; FileNotFoundError when this install lacks it."""
-    ref = resources.files("sdk") / "models" / "default.onnx"
-    if not ref.is_file():
-        raise FileNotFoundError(
-            "the bundled default model (sdk/models/default.onnx) is not in this installation; "
-            "pass a model path instead, e.g. sdk.Deblurrer('model.onnx')"
-        )
-    return Path(str(ref))
 
 
 @dataclass
@@ -108,11 +96,12 @@ class DeblurrerInfo:
 
 
 class Deblurrer:
-    """Deblur frames with a TensorRT engine, an ONNX model, a PyTorch checkpoint or the bundled default.
+    """Deblur frames with a TensorRT engine, an ONNX model, a PyTorch checkpoint or a bundled model.
 
     Args:
         model: ``.engine``/``.plan`` (TensorRT), ``.onnx`` (ONNX Runtime or OpenVINO), ``.xml`` (OpenVINO
-            IR), ``.pt`` (PyTorch), a :class:`sdk.backends.Backend` instance, or ``None`` for the bundled model.
+            IR), ``.pt`` (PyTorch), a :class:`sdk.backends.Backend` instance, a bundled model's name
+            (``"small"``: see :func:`sdk.bundled_models`), or ``None`` for the bundled default.
         backend: "auto" (the first installed backend in :data:`sdk.backends.REGISTRY` that opens the file
             on the device: an ``.onnx`` runs on OpenVINO on a CPU-only machine where it is installed, else
             ONNX Runtime), "tensorrt", "openvino", "onnxruntime" or "torch".
@@ -151,7 +140,7 @@ class Deblurrer:
         if isinstance(model, Backend):
             self._backend, self.model_path = model, f"<{type(model).__name__}>"
         else:
-            path = Path(model) if model is not None else default_model_path()
+            path = resolve_model(model)
             self._backend = open_backend(path, backend=backend, device=device, precision=precision,
                                          **backend_options)
             self.model_path = str(path)

@@ -25,8 +25,8 @@ HELP = "benchmark a model's latency on every available backend (PyTorch, ONNX Ru
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", default=None,
-                        help="registry name (e.g. rdafnet-nano), .pt checkpoint, .onnx, OpenVINO .xml or TensorRT "
-                             ".engine; default: the bundled model")
+                        help="bundled model name (default, small), registry name (e.g. rdafnet-nano, untrained), .pt "
+                             "checkpoint, .onnx, OpenVINO .xml or TensorRT .engine; default: the bundled default")
     parser.add_argument("--backends", default="all",
                         help="comma-separated: torch[-compile|-triton][-fp32|-fp16|-bf16], ort-cpu, ort-cuda, "
                              "openvino[-fp32|-bf16|-int8], tensorrt (default: all; those this machine lacks are "

@@ -22,7 +22,7 @@ BLUR_LENGTHS = (9.0, 17.0)      # exposure path length in pixels, smallest and l
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="deblur-demo", help="folder for the results (default: %(default)s)")
-    parser.add_argument("--model", default=None, help="model to run (default: the bundled model)")
+    parser.add_argument("--model", default=None, help="model to run: a file or a bundled model's name (default: the bundled default)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--frames", type=int, default=24, help="clip length (default: %(default)s)")
 
@@ -104,6 +104,7 @@ def side_by_side(*images: np.ndarray, labels: tuple[str, ...] = ()) -> np.ndarra
 
 def run(args: argparse.Namespace) -> int:
     import sdk
+    from sdk.bundled import is_bundled_name
     from sdk.stream import VideoFileSink
 
     deblur = sdk.Deblurrer(args.model, device=args.device)
@@ -122,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
         video.close()
     b, a = float(np.mean(before)), float(np.mean(after))
     print(f"model      {deblur.info.model} ({deblur.info.backend}, {deblur.info.device}, {deblur.info.precision})")
-    # The bundled model's data engine keeps coffee for validation: it never trains on the demo photo.
-    held_out = ", a photo the bundled model never trained on" if args.model in (None, "default") else ""
+    # The bundled models' data engine keeps coffee for validation: they never train on the demo photo.
+    held_out = ", a photo the bundled models never trained on" if args.model is None or is_bundled_name(args.model) else ""
     print(f"photo      sdk/data/demo_sharp.png (scikit-image's coffee{held_out})")
     print(f"clip       {len(pairs)} frames of {CLIP_SIZE[1]}x{CLIP_SIZE[0]}, pan with "
           f"{BLUR_LENGTHS[0]:g}-{BLUR_LENGTHS[1]:g} px motion blur")

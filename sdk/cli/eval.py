@@ -21,7 +21,7 @@ ENGINE_SEED = 2024   # the fixed held-out engine sets: one seed, so every model 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="a checkpoint written by `deblur train` (e.g. RUN/best.pt), run in PyTorch")
-    what.add_argument("--model", help="a model sdk.Deblurrer opens (.onnx, .pt, .engine), or 'default' for the bundled one")
+    what.add_argument("--model", help="a model sdk.Deblurrer opens (.onnx, .pt, .engine), or a bundled model's name ('default', 'small')")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", help="dataset folder (GoPro layout, HIDE, folder pair) or RealBlur list")
     data.add_argument("--engine", metavar="PRESET",
@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="dataset split of --data (default: test)")
     parser.add_argument("--save-images", metavar="DIR", default=None, help="also write every restored image as PNG")
     parser.add_argument("--csv", metavar="PATH", default=None,
-                        help="per-image scores (default: beside the checkpoint/model, <name>-<set>-eval.csv)")
+                        help="per-image scores (default: <name>-<set>-eval.csv beside the checkpoint/model, "
+                             "in the current folder for a bundled model)")
     parser.add_argument("--max-images", type=int, default=None, metavar="N", help="score N pairs spread evenly over the split")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when available")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights even where the checkpoint has EMA weights")
@@ -74,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
         source, label = Path(args.checkpoint), manifest.variant
     else:
         import sdk
+        from sdk.bundled import is_bundled_name, resolve_model
 
-        deblurrer = sdk.Deblurrer(None if args.model == "default" else args.model, color="rgb",
-                                  device=args.device or "auto")
+        model_file = resolve_model(args.model)
+        deblurrer = sdk.Deblurrer(model_file, color="rgb", device=args.device or "auto")
         scores = evaluate_deblurrer(deblurrer, dataset, max_images=args.max_images, save_dir=args.save_images)
-        source = sdk.default_model_path() if args.model == "default" else Path(args.model)
+        # A bundled model lives inside the installed package: its scores go to the current folder.
+        source = Path(model_file.name) if is_bundled_name(args.model) else model_file
         label = f"{deblurrer.manifest.variant} ({deblurrer.info.backend})"
     csv_path = write_csv(scores, args.csv or source.with_name(f"{source.stem}-{set_name}-eval.csv"))
     print(f"{label} on {described}")

@@ -24,8 +24,8 @@ DEFAULT_SHAPES = "1x3x256x256:1x3x720x1280:1x3x1088x1920"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="CHECKPOINT_OR_NAME",
-                        help="a checkpoint (.pt), a registered model name (with --random-weights), or for --to "
-                             "engine/openvino/triton-repo an .onnx")
+                        help="a checkpoint (.pt), a bundled model's name (default, small), a registered model name "
+                             "(with --random-weights), or for --to engine/openvino/triton-repo an .onnx")
     from sdk.backends.registry import export_targets
 
     targets = export_targets()
@@ -109,7 +109,26 @@ def _require_tensorrt(import_tensorrt: Callable[[], object]) -> None:
         raise ImportError(f"{exc}{hint}") from None
 
 
+# What `deblur export NAME --to T` writes into the current folder for a bundled model NAME.
+_BUNDLED_OUT_SUFFIX = {"onnx": ".onnx", "engine": ".engine", "openvino": ".xml"}
+
+
+def _use_bundled_model(args: argparse.Namespace) -> None:
+    """A bundled model's name (``deblur export small --to engine``) becomes its file: the ONNX for an engine,
+    OpenVINO or Triton, the checkpoint for ``--to onnx`` and ``--fused`` (which export from PyTorch); the
+    result goes to the current folder, not into the installed package."""
+    from sdk.bundled import bundled_model_path, bundled_models, is_bundled_name
+
+    if args.random_weights or not is_bundled_name(args.source) or args.source not in bundled_models():
+        return
+    name = args.source
+    args.source = str(bundled_model_path(name, ".pt" if args.to == "onnx" or args.fused else ".onnx"))
+    if args.out is None and args.to in _BUNDLED_OUT_SUFFIX:
+        args.out = Path.cwd() / f"{name}{'.fused' if args.fused and args.to == 'onnx' else ''}{_BUNDLED_OUT_SUFFIX[args.to]}"
+
+
 def run(args: argparse.Namespace) -> int:
+    _use_bundled_model(args)
     source = Path(args.source)
     if not source.suffix and not source.is_file() and not args.random_weights:
         raise ValueError(f"{args.source!r} is not a checkpoint file; if it is a model name, exporting it gives "

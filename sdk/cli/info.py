@@ -11,7 +11,7 @@ HELP = "show a model's manifest and the backend, device and precision it runs wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", help="a .engine, .onnx or .pt model (default: the bundled model)")
+    parser.add_argument("model", nargs="?", help="a .engine, .onnx or .pt model, or a bundled model's name (default: the bundled default)")
     from sdk.backends import BACKENDS
 
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -53,10 +53,11 @@ def _list_backends(as_json: bool) -> int:
 def run(args: argparse.Namespace) -> int:
     import sdk
     from sdk.backends import backend_for
+    from sdk.bundled import resolve_model
 
     if args.backends:
         return _list_backends(args.json)
-    path = Path(args.model) if args.model else sdk.default_model_path()
+    path = resolve_model(args.model)
     try:
         deblur = sdk.Deblurrer(path, backend=args.backend, device=args.device)
     except ImportError as exc:

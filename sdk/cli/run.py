@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="output video (.mp4/.mkv/.avi), image, folder, or a live stream "
                                                "(rtsp://, udp://); "
                                                "default for files: <input>_deblurred in the current folder")
-    parser.add_argument("--model", help="a .engine, .onnx or .pt model (default: the bundled model), or a "
+    parser.add_argument("--model", help="a .engine, .onnx or .pt model, a bundled model's name (default, small), or a "
                                         "`deblur serve` server: grpc://host:8001/deblur or http://host:8000/deblur")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or tensorrt (ONNX Runtime's "

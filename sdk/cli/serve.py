@@ -18,7 +18,7 @@ HELP = "serve a model over HTTP/gRPC with Triton Inference Server (dynamic batch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", nargs="?", help="a .engine, .onnx or .pt model (default: the bundled model)")
+    parser.add_argument("model", nargs="?", help="a .engine, .onnx or .pt model, or a bundled model's name (default: the bundled default)")
     parser.add_argument("--name", default=DEFAULT_MODEL_NAME, help=f"the model's name on the server (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")

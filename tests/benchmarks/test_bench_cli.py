@@ -91,9 +91,9 @@ def test_checkpoint_models_and_checkpoints_beside_an_onnx(tmp_path, tiny_onnx):
 
 
 def test_bench_without_model_uses_the_bundled_default(tmp_path, tiny_onnx, monkeypatch):
-    import sdk.deblurrer
+    import sdk.bundled
 
-    monkeypatch.setattr(sdk.deblurrer, "default_model_path", lambda: tiny_onnx)
+    monkeypatch.setattr(sdk.bundled, "default_model_path", lambda: tiny_onnx)
     rc = main(["bench", "--backends", "ort-cpu", "--res", "32", "--iters", "1", "--warmup", "0",
                "--out", str(tmp_path), "--no-plot"])
     assert rc == 0

@@ -109,12 +109,9 @@ def test_demo_writes_a_side_by_side_video_and_prints_psnr(onnx_models, tmp_path,
 
 
 def test_demo_without_a_bundled_model_says_so(monkeypatch, tmp_path, capsys):
-    import sdk.deblurrer as deblurrer_module
+    import sdk.bundled
 
-    def missing():
-        raise FileNotFoundError("the bundled default model (sdk/models/default.onnx) is not in this installation")
-
-    monkeypatch.setattr(deblurrer_module, "default_model_path", missing)
+    monkeypatch.setattr(sdk.bundled, "_bundle_dir", lambda: tmp_path / "no-models")
     assert main(["demo", "-o", str(tmp_path)]) == 2
     assert "sdk/models/default.onnx" in capsys.readouterr().err
 

@@ -234,18 +234,11 @@ def test_nan_in_an_fp32_model_cannot_fall_back(onnx_models, rng):
         d.process(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
 
 
-def test_missing_bundled_default_model_says_so(monkeypatch):
-    import sdk.deblurrer as deblurrer_module
+def test_missing_bundled_default_model_says_so(monkeypatch, tmp_path):
+    import sdk.bundled
 
-    class Missing:
-        def __truediv__(self, other):
-            return self
-
-        def is_file(self):
-            return False
-
-    monkeypatch.setattr(deblurrer_module.resources, "files", lambda package: Missing())
-    with pytest.raises(FileNotFoundError, match="sdk/models/default.onnx"):
+    monkeypatch.setattr(sdk.bundled, "_bundle_dir", lambda: tmp_path / "no-models")
+    with pytest.raises(FileNotFoundError, match=r"sdk/models/default.onnx.*\(bundled: none\)"):
         sdk.Deblurrer()
 
 
