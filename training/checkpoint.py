@@ -114,6 +114,29 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return dict(ckpt)
 
 
+# What a model shipped to users keeps of a training checkpoint: enough to run, export and fine-tune it.
+RELEASE_KEYS = ("format", "model_name", "model_kwargs", "manifest", "config", "step", "total_steps", "best_psnr",
+                "val_psnr", "val_ssim")
+
+
+def release_checkpoint(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write the weights-only twin of a training checkpoint: its EMA weights (or its weights when it has
+    none) as ``state_dict``, the manifest, config and validation scores; no optimiser, scheduler or RNG
+    state (a quarter of the size: not resumable, but ``load_model``, export and ``--init-from`` take it).
+    """
+    ckpt = load_checkpoint(source)
+    ema = ckpt.get("ema_state_dict")
+    payload = {k: ckpt[k] for k in RELEASE_KEYS if k in ckpt}
+    payload["state_dict"] = ema if ema is not None else ckpt["state_dict"]
+    payload["released_from"] = {"file": Path(source).name, "sha256": file_sha256(source),
+                                "weights": "ema" if ema is not None else "raw"}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out) as tmp:
+        torch.save(payload, tmp)
+    return out
+
+
 def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[DeblurNet, Manifest]:
     """Rebuild the network stored in a checkpoint, in eval mode, with its manifest.
 

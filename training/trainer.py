@@ -453,6 +453,9 @@ class Trainer:
 
     def _load(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
+        if "optimizer" not in ckpt:
+            raise ValueError(f"{path} holds weights only (a released model such as sdk/models/*.pt), no optimiser "
+                             "state to resume: start from it with --init-from instead of --resume")
         saved = ckpt.get("config") or {}
         current = self.config.to_dict()
         if saved.get("model") != current["model"]:

@@ -277,12 +277,17 @@ def _nano_trainer(cfg, run_dir, **kwargs):
                    progress=False, **kwargs)
 
 
-def test_init_from_starts_a_new_run_from_a_checkpoints_ema_weights(tmp_path):
+def _ema_checkpoint(tmp_path):
+    """A 3-step nano run with EMA (decay 0.5, so EMA and raw weights differ): its last checkpoint."""
     source = _nano_trainer(_nano_config(ema_decay=0.5, steps=3), tmp_path / "source")
     source.fit()
     source.close()
     checkpoint = tmp_path / "source" / "checkpoints" / "step-00000003.pt"
-    stored = load_checkpoint(checkpoint)
+    return checkpoint, load_checkpoint(checkpoint)
+
+
+def test_init_from_starts_a_new_run_from_a_checkpoints_ema_weights(tmp_path):
+    checkpoint, stored = _ema_checkpoint(tmp_path)
     fresh = _nano_trainer(_nano_config(), tmp_path / "fresh")
     tuned = _nano_trainer(_nano_config(init_from=str(checkpoint)), tmp_path / "tuned")
     # The EMA weights (what best.pt and the SDK use), not the raw ones; step 0 and an empty optimiser.
@@ -348,3 +353,25 @@ def test_resuming_a_checkpoint_that_predates_a_setting_at_its_default_does_not_w
     (tmp_path / "checkpoints" / "step-00000006.pt").unlink()
     with pytest.warns(UserWarning, match=r"changed settings \['data.val_seed'\]"):
         _train(tiny_config(), tmp_path, resume=path)
+
+
+def test_a_released_checkpoint_keeps_the_ema_weights_fine_tunes_and_refuses_to_resume(tmp_path):
+    from training.checkpoint import load_model
+    from training.release import main as release
+
+    checkpoint, stored = _ema_checkpoint(tmp_path)
+    released = tmp_path / "model.pt"
+    assert release([str(checkpoint), str(released)]) == 0
+    slim = load_checkpoint(released)
+    assert not {"optimizer", "scheduler", "rng", "ema_state_dict"} & set(slim)
+    assert slim["step"] == 3 and slim["released_from"]["weights"] == "ema"
+    assert released.stat().st_size < 0.5 * checkpoint.stat().st_size      # no optimiser moments
+    model, manifest = load_model(released)
+    for name, value in model.state_dict().items():                         # the EMA weights, not the raw ones
+        assert torch.equal(value, stored["ema_state_dict"][name]), name
+    assert manifest.variant == "rdafnet-nano" and len(manifest.checkpoint_sha256) == 64
+    tuned = _nano_trainer(_nano_config(init_from=str(released)), tmp_path / "tuned")
+    assert all(torch.equal(v, stored["ema_state_dict"][k]) for k, v in tuned.model.state_dict().items())
+    tuned.close()
+    with pytest.raises(ValueError, match="weights only.*--init-from"):
+        _nano_trainer(_nano_config(), tmp_path / "resumed", resume=released)
