@@ -212,10 +212,11 @@ def _check_size(net: DeblurNet, x: torch.Tensor) -> None:
 # fast. Measured by benchmarks/receptive_field.py on nano runs
 # (benchmarks/results/cpu-amd-epyc-1c/receptive-field-rdafnet-nano*.md): 11 px after 600 and 750 steps,
 # 31 px after 5,000 and 33 px on the bundled default (the engine campaign's step 7,000: 0.66 grey levels
-# beyond 32 px, none beyond 48), so training widens it: the table holds the bundled checkpoint's value and
-# must be re-measured whenever another one is bundled. Unmeasured
+# beyond 32 px, none beyond 48), so training widens it: the table holds the bundled checkpoints' values and
+# must be re-measured whenever another one is bundled. rdafnet-small (32, 4): 17 px at step 2,000, 24 at
+# 4,000, 28 on the bundled "small" (step 6,000; support 67 px). Unmeasured
 # sizes give None (the runtime then keeps the requested overlap). InstanceNorm networks are never tile-exact.
-EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 33}
+EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 33, (32, 4, "none"): 28}
 
 
 class RDAFNet(DeblurNet):
