@@ -44,7 +44,7 @@ def test_model_manifest_carries_the_verdict():
     ("rdafnet-nano", None, 33, True),          # norm none: measured on the bundled checkpoint (campaign step 7,000)
     ("rdafnet-nano", "layer", None, True),     # per-pixel LayerNorm is local, its radius unmeasured
     ("rdafnet-nano", "instance", None, False),
-    ("rdafnet-small", None, None, True),
+    ("rdafnet-small", None, 28, True),         # norm none: measured on the bundled "small" (campaign step 6,000)
     ("rdafnet-single", None, None, False),     # the paper's InstanceNorm
 ])
 def test_rdafnet_manifests_say_how_the_runtime_can_tile_them(name, norm, receptive_field, exact):
