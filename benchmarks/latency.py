@@ -277,13 +277,14 @@ def load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path
 
 def _load_model_under_test(model: str | os.PathLike[str] | None, *, workdir: Path, export: bool) -> ModelUnderTest:
     workdir.mkdir(parents=True, exist_ok=True)
-    from sdk.bundled import bundled_models, default_model_path, is_bundled_name
+    from sdk.bundled import bundled_model_path, bundled_name, default_model_path
 
     if model is None:
         return _from_onnx(default_model_path(), "default")
     text = os.fspath(model)
-    if is_bundled_name(text) and text in bundled_models():
-        return _from_onnx(bundled_models()[text], text)
+    name = bundled_name(text)
+    if name is not None:
+        return _from_onnx(bundled_model_path(name), name)
     path = Path(text)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():

@@ -63,6 +63,14 @@ def is_bundled_name(model: str | os.PathLike[str]) -> bool:
     return bool(text) and path.name == text and not path.suffix and not path.exists()
 
 
+def bundled_name(model: str | os.PathLike[str] | None) -> str | None:
+    """``model`` itself when it is the bare name of a model bundled here (see :func:`is_bundled_name`), else None."""
+    if model is None or not is_bundled_name(model):
+        return None
+    name = os.fspath(model)
+    return name if name in bundled_models() else None
+
+
 def resolve_model(model: str | os.PathLike[str] | None) -> Path:
     """The file a model argument means: ``None`` is the default model, an existing file or a path with a
     suffix is itself, and a bare name such as ``"small"`` is the bundled model of that name.

@@ -117,11 +117,11 @@ def _use_bundled_model(args: argparse.Namespace) -> None:
     """A bundled model's name (``deblur export small --to engine``) becomes its file: the ONNX for an engine,
     OpenVINO or Triton, the checkpoint for ``--to onnx`` and ``--fused`` (which export from PyTorch); the
     result goes to the current folder, not into the installed package."""
-    from sdk.bundled import bundled_model_path, bundled_models, is_bundled_name
+    from sdk.bundled import bundled_model_path, bundled_name
 
-    if args.random_weights or not is_bundled_name(args.source) or args.source not in bundled_models():
+    name = None if args.random_weights else bundled_name(args.source)
+    if name is None:
         return
-    name = args.source
     args.source = str(bundled_model_path(name, ".pt" if args.to == "onnx" or args.fused else ".onnx"))
     if args.out is None and args.to in _BUNDLED_OUT_SUFFIX:
         args.out = Path.cwd() / f"{name}{'.fused' if args.fused and args.to == 'onnx' else ''}{_BUNDLED_OUT_SUFFIX[args.to]}"
