@@ -44,17 +44,6 @@ PROJECTED = ("orin-nx-16gb", "agx-orin-64gb")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _test_frame(height: int, width: int) -> np.ndarray:
-    """A natural, blurred BGR frame: scikit-image's astronaut resized, with 15 px linear motion blur."""
-    import cv2
-    from skimage import data
-
-    image = cv2.resize(data.astronaut()[..., ::-1], (width, height), interpolation=cv2.INTER_CUBIC)
-    kernel = np.zeros((15, 15), np.float32)
-    kernel[7, :] = 1 / 15
-    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
-
-
 def _newest_checkpoint(run: Path) -> Path:
     found = sorted((run / "checkpoints").glob("step-*.pt"))
     if not found:
@@ -81,14 +70,15 @@ def measure(runs: dict[str, Path], *, threads: int, iters: int) -> dict[str, Any
     from export.onnx import export_onnx
     from training.checkpoint import load_model
     from training.models import build
+    from training.receptive_field import probe_frame
 
     from .roofline import project_ms, total_macs, trace_ops
 
     work = Path(tempfile.mkdtemp(prefix="norm-variants-"))
     variants: dict[str, Any] = {}
     deblurrers = {}
-    frame = _test_frame(*FRAME)
-    tile_frame = _test_frame(*TILE_FRAME)
+    frame = probe_frame(*FRAME)
+    tile_frame = probe_frame(*TILE_FRAME)
     for norm, run in runs.items():
         checkpoint = _newest_checkpoint(run)
         model, _ = load_model(checkpoint)

@@ -28,57 +28,19 @@ from typing import Any
 
 import numpy as np
 
+from training.receptive_field import GREY_LEVELS, effective_radius, influence, probe_frame, tail_by_radius
+
 from .devices import detect_device, library_versions
-from .norm_variants import RESULTS, _test_frame
+from .norm_variants import RESULTS
 from .report import write_json_and_markdown
 
-PROBE = 256                       # gradient probe size: larger than twice any support we expect
 TILE_FRAME = (512, 768)
-GREY_LEVELS = 255
-
-
-def influence(model: Any, *, size: int = PROBE, offsets: Sequence[tuple[int, int]] = ((0, 0), (5, -7), (-9, 3)),
-              seed: int = 0) -> np.ndarray:
-    """``|d out / d in|`` summed over input channels, as a ``size x size`` map centred on the probed pixel:
-    the worst output channel and probe position (a blurred photo crop is the input)."""
-    import torch
-
-    frame = _test_frame(size + 32, size + 32)[16:16 + size, 16:16 + size, ::-1].copy()
-    low, high = model.input_range
-    x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255 * (high - low) + low
-    worst = np.zeros((size, size), np.float64)
-    c = size // 2
-    for dy, dx in offsets:
-        for channel in range(3):
-            xi = x.clone().requires_grad_(True)
-            model(xi)[0, channel, c + dy, c + dx].backward()
-            g = xi.grad[0].abs().sum(0).double().numpy()           # type: ignore[union-attr]
-            worst = np.maximum(worst, np.roll(g, (-dy, -dx), axis=(0, 1)))
-    return worst
-
-
-def tail_by_radius(grad: np.ndarray) -> np.ndarray:
-    """``tail[R]``: the sum of ``grad`` over pixels farther than R (Chebyshev) from the centre."""
-    size = grad.shape[0]
-    c = size // 2
-    yy, xx = np.mgrid[:size, :size]
-    dist = np.maximum(abs(yy - c), abs(xx - c))
-    per_ring = np.bincount(dist.ravel(), weights=grad.ravel())
-    return per_ring[::-1].cumsum()[::-1] - per_ring          # strictly outside radius R
-
-
-def effective_radius(tail: np.ndarray, value_span: float) -> int:
-    """The smallest R at which anything beyond R moves an output by under half a grey level (first order)."""
-    below = value_span * tail < 0.5 * value_span / GREY_LEVELS
-    if not below.any():
-        raise ValueError("the influence never falls below half a grey level inside the probe: use a larger probe")
-    return int(np.argmax(below))
 
 
 def tile_sweep(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> list[dict[str, Any]]:
     import sdk
 
-    frame = _test_frame(*TILE_FRAME)
+    frame = probe_frame(*TILE_FRAME)
     whole = sdk.Deblurrer(checkpoint, backend="torch", device="cpu", max_pixels=frame.shape[0] * frame.shape[1])
     reference = whole.process(frame).astype(np.int16)
     rows = []

@@ -142,7 +142,10 @@ def resolve_model(model: nn.Module | str | os.PathLike[str], *, manifest: Manife
     if Path(text).is_file():
         from training.checkpoint import load_model
 
-        net, ckpt_manifest = load_model(text)
+        net, ckpt_manifest = load_model(text, measure_radius=True)
+        if ckpt_manifest.tile_exact and ckpt_manifest.receptive_field is not None:
+            notes.append(f"{Path(text).name}: effective radius {ckpt_manifest.receptive_field} px (sets the "
+                         "runtime's tile overlap)")
         return net, manifest or ckpt_manifest, notes
     from training.models import build, list_models
 

@@ -121,8 +121,9 @@ RELEASE_KEYS = ("format", "model_name", "model_kwargs", "manifest", "config", "s
 
 def release_checkpoint(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Write the weights-only twin of a training checkpoint: its EMA weights (or its weights when it has
-    none) as ``state_dict``, the manifest, config and validation scores; no optimiser, scheduler or RNG
-    state (a quarter of the size: not resumable, but ``load_model``, export and ``--init-from`` take it).
+    none) as ``state_dict``, the manifest, config and validation scores, and the effective radius measured
+    on those weights (:func:`weights_radius`); no optimiser, scheduler or RNG state (a quarter of the size:
+    not resumable, but ``load_model``, export and ``--init-from`` take it).
     """
     ckpt = load_checkpoint(source)
     ema = ckpt.get("ema_state_dict")
@@ -130,6 +131,9 @@ def release_checkpoint(source: str | os.PathLike[str], out: str | os.PathLike[st
     payload["state_dict"] = ema if ema is not None else ckpt["state_dict"]
     payload["released_from"] = {"file": Path(source).name, "sha256": file_sha256(source),
                                 "weights": "ema" if ema is not None else "raw"}
+    model, _ = load_model(source)
+    if tile_exactness(model) is not False:
+        payload["effective_radius"] = weights_radius(model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as tmp:
@@ -137,10 +141,25 @@ def release_checkpoint(source: str | os.PathLike[str], out: str | os.PathLike[st
     return out
 
 
-def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[DeblurNet, Manifest]:
+def weights_radius(model: DeblurNet) -> int | None:
+    """The effective radius of ``model``'s weights (``training.receptive_field``), or None when its
+    influence reaches past the probe: the runtime then keeps the overlap it is asked for."""
+    from .receptive_field import measure_effective_radius
+
+    try:
+        return measure_effective_radius(model)
+    except ValueError:
+        return None
+
+
+def load_model(path: str | os.PathLike[str], *, use_ema: bool = True,
+               measure_radius: bool = False) -> tuple[DeblurNet, Manifest]:
     """Rebuild the network stored in a checkpoint, in eval mode, with its manifest.
 
-    ``use_ema`` picks the exponential-moving-average weights when the checkpoint has them.
+    ``use_ema`` picks the exponential-moving-average weights when the checkpoint has them. The manifest's
+    ``receptive_field`` is the radius measured on these weights when the checkpoint carries one (released
+    checkpoints do); otherwise, with ``measure_radius`` (what export does: seconds on a CPU), it is measured
+    now; otherwise it is the architecture's entry in the models' table of bundled checkpoints, if any.
     """
     ckpt = load_checkpoint(path)
     kwargs = dict(ckpt.get("model_kwargs", {}))
@@ -156,9 +175,16 @@ def load_model(path: str | os.PathLike[str], *, use_ema: bool = True) -> tuple[D
         manifest = Manifest.from_dict(ckpt["manifest"], source=str(path))
     except (KeyError, ManifestError) as exc:
         raise ValueError(f"{path}: checkpoint manifest is missing or invalid: {exc}") from None
-    # How the runtime may tile is a fact of the architecture as this code knows it (radii are measured
-    # after training), not of the moment the checkpoint was saved: older checkpoints get it too.
+    # Whether the runtime may tile at all is a fact of the architecture as this code knows it, not of the
+    # moment the checkpoint was saved: older checkpoints get it too. How far tiles must overlap is a fact
+    # of the weights: measured when the checkpoint was released, or now when asked.
     tiling = model_manifest(model)
-    manifest = manifest.replace(checkpoint_sha256=file_sha256(path), receptive_field=tiling.receptive_field,
+    radius = tiling.receptive_field
+    if tiling.tile_exact is not False:
+        if "effective_radius" in ckpt:
+            radius = ckpt["effective_radius"]
+        elif measure_radius:
+            radius = weights_radius(model)
+    manifest = manifest.replace(checkpoint_sha256=file_sha256(path), receptive_field=radius,
                                 tile_exact=tiling.tile_exact)
     return model.eval(), manifest

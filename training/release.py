@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from .checkpoint import release_checkpoint
+from .checkpoint import load_checkpoint, release_checkpoint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,7 +21,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the weights-only file to write")
     args = parser.parse_args(argv)
     out = release_checkpoint(args.checkpoint, args.out)
-    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB (from {args.checkpoint}, {args.checkpoint.stat().st_size / 1e6:.1f} MB)")
+    released = load_checkpoint(out)
+    if "effective_radius" not in released:
+        reach = "per-image statistics: tiles never equal the whole frame"
+    elif released["effective_radius"] is None:
+        reach = "effective radius beyond the probe: the runtime keeps the overlap it is given"
+    else:
+        reach = f"effective radius {released['effective_radius']} px"
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB (from {args.checkpoint}, "
+          f"{args.checkpoint.stat().st_size / 1e6:.1f} MB); {reach}")
     return 0
 
 

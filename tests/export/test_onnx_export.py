@@ -85,6 +85,15 @@ def test_a_checkpoint_exports_with_its_hash_and_runs_at_another_batch_and_size(t
     assert y.shape == (3, 3, 48, 80) and float(np.abs(y - expected).max()) <= 1e-4
 
 
+def test_export_measures_the_tile_radius_of_the_weights_it_ships(tmp_path):
+    net = build("rdafnet-nano", base_channels=12, num_blocks=5, norm="none")
+    with torch.no_grad():
+        net.to_image.weight.zero_()             # the identity: no neighbour moves an output pixel
+    report = export_onnx(save_checkpoint(tmp_path / "identity.pt", net), tmp_path / "identity.onnx")
+    assert report.manifest.receptive_field == 0                 # not the architecture table's 33 px
+    assert "identity.pt: effective radius 0 px (sets the runtime's tile overlap)" in report.notes
+
+
 class TwoBranch(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sdk.manifest import Manifest
-from training.checkpoint import load_checkpoint, load_model, save_checkpoint
+from training.checkpoint import load_checkpoint, load_model, release_checkpoint, save_checkpoint
 from training.models import build
 
 
@@ -44,3 +44,25 @@ def test_weights_of_another_variant_are_rejected(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(ValueError, match="do not fit 'rdafnet-small'"):
         load_model(path)
+
+
+def test_the_tile_radius_is_measured_on_the_weights_that_ship_not_looked_up_by_architecture(tmp_path):
+    torch.manual_seed(0)
+    net = build("rdafnet-nano", base_channels=12, num_blocks=5, norm="none")
+    assert net.receptive_field == 33            # the table's entry: the bundled default's trained weights
+    with torch.no_grad():
+        net.to_image.weight.zero_()             # tanh(0) + x: each output pixel is its input pixel
+    raw = save_checkpoint(tmp_path / "raw.pt", net)
+    assert load_model(raw)[1].receptive_field == 33                        # not measured: the table
+    assert load_model(raw, measure_radius=True)[1].receptive_field == 0    # measured on these weights
+    released = release_checkpoint(raw, tmp_path / "released.pt")
+    assert load_checkpoint(released)["effective_radius"] == 0
+    assert load_model(released)[1].receptive_field == 0
+
+
+def test_networks_with_per_image_statistics_get_no_radius_when_released(tmp_path):
+    raw = save_checkpoint(tmp_path / "raw.pt", build("rdafnet-nano", num_blocks=1, norm="instance"))
+    released = release_checkpoint(raw, tmp_path / "released.pt")
+    assert "effective_radius" not in load_checkpoint(released)
+    manifest = load_model(released, measure_radius=True)[1]
+    assert manifest.tile_exact is False and manifest.receptive_field is None

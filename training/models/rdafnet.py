@@ -205,17 +205,15 @@ def _check_size(net: DeblurNet, x: torch.Tensor) -> None:
         raise ValueError(f"{type(net).__name__} needs H and W of at least 4, got {tuple(x.shape[-2:])}")
 
 
-# Effective receptive field (pixels on each side) of trained single-stage RDAFNets, keyed by
+# Effective receptive field (pixels on each side) of our bundled single-stage RDAFNets, keyed by
 # (base_channels, num_blocks, norm): the radius beyond which any content moves an output by under half
-# an 8-bit grey level (first order, the worst output over probes on a blurred photo). The theoretical
-# support is far larger (75 px for nano: the farthest input with a non-zero gradient) but trained weights fall off
-# fast. Measured by benchmarks/receptive_field.py on nano runs
-# (benchmarks/results/cpu-amd-epyc-1c/receptive-field-rdafnet-nano*.md): 11 px after 600 and 750 steps,
-# 31 px after 5,000 and 33 px on the bundled default (the engine campaign's step 7,000: 0.66 grey levels
-# beyond 32 px, none beyond 48), so training widens it: the table holds the bundled checkpoints' values and
-# must be re-measured whenever another one is bundled. rdafnet-small (32, 4): 17 px at step 2,000, 24 at
-# 4,000, 28 on the bundled "small" (step 6,000; support 67 px). Unmeasured
-# sizes give None (the runtime then keeps the requested overlap). InstanceNorm networks are never tile-exact.
+# an 8-bit grey level (training/receptive_field.py). It is a fact of the weights, not the architecture:
+# nano measured 11 px after 600 steps, 31 after 5,000, 33 on the bundled default (step 7,000); small 17 px
+# at step 2,000, 24 at 4,000, 28 at step 6,000 (supports 75 and 67 px). Released checkpoints
+# (training.release) and exports (deblur export) carry the radius measured on their own weights; this
+# table is only the fallback for a training checkpoint loaded as it is (training.checkpoint.load_model).
+# Unlisted sizes give None (the runtime then keeps the requested overlap). InstanceNorm networks are never
+# tile-exact.
 EFFECTIVE_RADIUS: dict[tuple[int, int, str], int] = {(12, 5, "none"): 33, (32, 4, "none"): 28}
 
 

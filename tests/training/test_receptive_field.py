@@ -1,4 +1,4 @@
-"""benchmarks.receptive_field on networks whose reach is known by construction."""
+"""training.receptive_field on networks whose reach is known by construction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks.receptive_field import effective_radius, influence, tail_by_radius
+from training.receptive_field import effective_radius, influence, measure_effective_radius, tail_by_radius
 
 
 class _Stack(nn.Module):
@@ -36,3 +36,10 @@ def test_the_effective_radius_is_where_the_worst_case_change_drops_below_half_a_
     assert effective_radius(np.array([1.0, 0.0021, 0.0]), 2.0) == 2
     with pytest.raises(ValueError, match="larger probe"):
         effective_radius(np.array([1.0, 0.5]), 2.0)
+
+
+def test_measuring_a_model_leaves_the_callers_module_alone():
+    torch.manual_seed(0)
+    net = _Stack(2).train()
+    assert measure_effective_radius(net) == 2          # 2 px of support, and its weights use all of it
+    assert net.training and all(p.grad is None and p.requires_grad for p in net.parameters())
