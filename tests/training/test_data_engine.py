@@ -8,7 +8,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from training.data.camera import srgb_to_linear
-from training.data.engine import SPLIT_PHOTOS, EngineConfig, EngineDataset, EngineSources, bundled_sources
+from training.data.engine import (
+    SPLIT_PHOTOS,
+    EngineConfig,
+    EngineDataset,
+    EngineSources,
+    bundled_sources,
+    draw_length,
+)
 from training.data.motion import motion_path, motion_psf
 
 pytest.importorskip("skimage")
@@ -128,6 +135,23 @@ def test_config_rejects_bad_fields():
         EngineConfig.from_dict({"sharp_share": 1.5})
     with pytest.raises(ValueError, match="unknown engine preset"):
         EngineConfig.preset("motion-99")
+
+
+def test_length_bands_draw_each_band_by_its_weight_and_stay_inside_them():
+    config = EngineConfig.from_dict({"length_bands": [[3, 9, 0.2], [9, 21, 0.7], [21, 30, 0.1]]})
+    assert config.length_bands == ((3, 9, 0.2), (9, 21, 0.7), (21, 30, 0.1))      # YAML lists, nested
+    rng = np.random.default_rng(0)
+    lengths = np.array([draw_length(config, rng) for _ in range(20000)])
+    assert lengths.min() >= 3 and lengths.max() <= 30
+    shares = [np.mean((lengths >= lo) & (lengths < hi)) for lo, hi in ((3, 9), (9, 21), (21, 30))]
+    np.testing.assert_allclose(shares, [0.2, 0.7, 0.1], atol=0.015)
+    # Within a band, uniform: the 9-21 band's lower and upper halves get the same share.
+    assert abs(np.mean((lengths >= 9) & (lengths < 15)) - np.mean((lengths >= 15) & (lengths < 21))) < 0.02
+    plain = np.array([draw_length(EngineConfig(length_range=(3.0, 30.0)), rng) for _ in range(20000)])
+    assert abs(np.mean((plain >= 9) & (plain < 21)) - 12 / 27) < 0.015                # without bands: uniform
+    for bad in ([[9, 3, 1.0]], [[3, 9, -1.0]], [[3, 9, 0.0]], [[3, 9]]):
+        with pytest.raises(ValueError, match="length_bands"):
+            EngineConfig.from_dict({"length_bands": bad})
 
 
 @pytest.mark.parametrize("curved", [False, True])

@@ -96,7 +96,10 @@ class EngineConfig:
         blur_weights: relative odds of linear / curved / shake / temporal blur (for blurred samples).
         sharp_share: share of samples with 0 to ``near_sharp`` px of motion.
         near_sharp: longest motion of a "sharp" sample, pixels.
-        length_range: (min, max) motion length of blurred samples, pixels.
+        length_range: (min, max) motion length of blurred samples, pixels (uniform).
+        length_bands: instead of ``length_range``, ``(min, max, weight)`` bands: a band is picked by its
+            relative weight, then a length uniformly inside it (to train more on the motion that matters
+            most without dropping the rest).
         highlight_share: share of samples whose scene is brightened by ``highlight_gain`` past white.
         highlight_gain: (min, max) linear gain of those.
         noise: (min, max) multiplier of ``camera.NoiseModel``'s levels, drawn uniformly per sample.
@@ -112,6 +115,7 @@ class EngineConfig:
     sharp_share: float = 0.15
     near_sharp: float = 3.0
     length_range: tuple[float, float] = (3.0, 30.0)
+    length_bands: tuple[tuple[float, float, float], ...] = ()
     highlight_share: float = 0.15
     highlight_gain: tuple[float, float] = (1.5, 4.0)
     noise: tuple[float, float] = (0.0, 1.0)
@@ -130,6 +134,10 @@ class EngineConfig:
              f"blur_weights must be 4 non-negative numbers, not all 0, got {self.blur_weights}"),
             (0 <= self.sharp_share <= 1, f"sharp_share must be in [0, 1], got {self.sharp_share}"),
             (0 <= self.length_range[0] <= self.length_range[1], f"bad length_range {self.length_range}"),
+            (all(len(b) == 3 and 0 <= b[0] <= b[1] and b[2] >= 0 for b in self.length_bands)
+             and (not self.length_bands or sum(b[2] for b in self.length_bands) > 0),
+             f"length_bands must be (min, max, weight) triples with 0 <= min <= max, weights >= 0, not all 0, "
+             f"got {self.length_bands}"),
             (0 <= self.highlight_share <= 1 and 1 <= self.highlight_gain[0] <= self.highlight_gain[1],
              f"bad highlight settings {self.highlight_share}, {self.highlight_gain}"),
             (0 <= self.noise[0] <= self.noise[1], f"bad noise range {self.noise}"),
@@ -148,7 +156,7 @@ class EngineConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown data.engine keys {unknown}; known: {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values = {k: _tuples(v) for k, v in data.items()}
         config = cls(**values)
         config.validate()
         return config
@@ -258,6 +266,19 @@ class _Material:
                 self.clips.append((name, VideoClip(kept, index)))
 
 
+def _tuples(value: Any) -> Any:
+    """YAML's lists (nested too) as the tuples a frozen config holds."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def draw_length(config: EngineConfig, rng: np.random.Generator) -> float:
+    """The motion length of one blurred sample: uniform over ``length_range``, or by ``length_bands``."""
+    if not config.length_bands:
+        return float(rng.uniform(*config.length_range))
+    low, high, _ = config.length_bands[_pick([band[2] for band in config.length_bands], rng)]
+    return float(rng.uniform(low, high))
+
+
 def _pick(weights: Sequence[float], rng: np.random.Generator) -> int:
     w = np.asarray(weights, dtype=np.float64)
     return int(rng.choice(len(w), p=w / w.sum()))
@@ -339,7 +360,7 @@ class EngineDataset:
             if sum(blur_weights) == 0:
                 blur_weights[0] = 1.0
             kind = BLUR_KINDS[_pick(blur_weights, rng)]
-            length = float(rng.uniform(*cfg.length_range))
+            length = draw_length(cfg, rng)
         gain = float(rng.uniform(*cfg.highlight_gain)) if rng.random() < cfg.highlight_share else 1.0
         info: dict[str, Any] = {"source": source, "blur": kind, "length": round(length, 2), "gain": round(gain, 2)}
 
