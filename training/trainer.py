@@ -284,6 +284,14 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def _leave_stop_signals_to_the_trainer(_worker_id: int) -> None:
+    """Loader workers ignore SIGTERM: systemd (KillMode=control-group) and ``kill -- -PGID`` signal the
+    whole process group, and a worker killed by it crashes the main process before it can save its
+    checkpoint. The trainer stops its workers itself; PyTorch ends them if it dies. (Ctrl-C already
+    ends PyTorch's workers quietly.)"""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class Trainer:
     """Trains one model as ``config`` says and writes its run into ``run_dir``.
 
@@ -576,6 +584,7 @@ class Trainer:
         # the global RNG (dropout and the like) differently in a resumed run than in a straight one.
         return DataLoader(EpochItems(self.train_set), batch_sampler=sampler, num_workers=cfg.num_workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          worker_init_fn=_leave_stop_signals_to_the_trainer,
                           generator=torch.Generator().manual_seed(self.config.train.seed))
 
     def fit(self) -> FitResult:

@@ -176,16 +176,21 @@ def _write_gopro(root: Path, split: str, count: int, size: int = 40) -> None:
             cv2.imwrite(str(root / split / "seq" / kind / f"{i:03d}.png"), img)
 
 
-def test_sigterm_writes_a_checkpoint_and_exits(tmp_path):
+@pytest.mark.parametrize(("workers", "whole_group", "signum"),
+                         [(0, False, signal.SIGTERM), (1, True, signal.SIGTERM), (1, True, signal.SIGINT)])
+def test_sigterm_writes_a_checkpoint_and_exits(tmp_path, workers, whole_group, signum):
+    # whole_group: the signal reaches the loader workers too, as from systemd (KillMode=control-group),
+    # `kill -- -PGID` or Ctrl-C in a terminal; a worker ended by it must not crash the run before it saves.
     _write_gopro(tmp_path / "data", "train", 4)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "training.train", "--config", "rdafnet-nano-synthetic-cpu",
            "--data", str(tmp_path / "data"), "--out", str(run), "--no-progress",
            "--set", "model.kwargs.base_channels=4", "--set", "model.kwargs.num_blocks=1",
-           "--set", "data.crop=16", "--set", "data.batch_size=1", "--set", "data.num_workers=0",
+           "--set", "data.crop=16", "--set", "data.batch_size=1", "--set", f"data.num_workers={workers}",
            "--set", "train.log_every=1", "--set", "train.tensorboard=false"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     log = run / "train_log.csv"
     try:
         deadline = time.monotonic() + 90
@@ -193,18 +198,21 @@ def test_sigterm_writes_a_checkpoint_and_exits(tmp_path):
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "training never logged a step"
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        if whole_group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
         output = proc.communicate(timeout=60)[0]
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert proc.returncode == 128 + signum, output
     saved = sorted((run / "checkpoints").glob("step-*.pt"))
     assert len(saved) == 1, output
     ckpt = load_checkpoint(saved[0])
     steps_run = int(_rows(log)[-1]["step"])
     assert ckpt["step"] == steps_run and 1 <= steps_run < 3000
-    assert f"stopped by signal {int(signal.SIGTERM)} at step {steps_run}" in output
+    assert f"stopped by signal {int(signum)} at step {steps_run}" in output
 
 
 def test_deblur_train_then_eval_on_a_synthesised_dataset(tmp_path, capsys):
