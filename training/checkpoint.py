@@ -132,7 +132,7 @@ def release_checkpoint(source: str | os.PathLike[str], out: str | os.PathLike[st
     payload["released_from"] = {"file": Path(source).name, "sha256": file_sha256(source),
                                 "weights": "ema" if ema is not None else "raw"}
     model, _ = load_model(source)
-    if tile_exactness(model) is not False:
+    if tile_exactness(model):   # unknown exactness (statistics in forward?): no radius describes it
         payload["effective_radius"] = weights_radius(model)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +180,7 @@ def load_model(path: str | os.PathLike[str], *, use_ema: bool = True,
     # of the weights: measured when the checkpoint was released, or now when asked.
     tiling = model_manifest(model)
     radius = tiling.receptive_field
-    if tiling.tile_exact is not False:
+    if tiling.tile_exact:
         if "effective_radius" in ckpt:
             radius = ckpt["effective_radius"]
         elif measure_radius:

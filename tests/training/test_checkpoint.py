@@ -60,9 +60,13 @@ def test_the_tile_radius_is_measured_on_the_weights_that_ship_not_looked_up_by_a
     assert load_model(released)[1].receptive_field == 0
 
 
-def test_networks_with_per_image_statistics_get_no_radius_when_released(tmp_path):
-    raw = save_checkpoint(tmp_path / "raw.pt", build("rdafnet-nano", num_blocks=1, norm="instance"))
+@pytest.mark.parametrize(("name", "kwargs", "exact"), [
+    ("rdafnet-nano", {"num_blocks": 1, "norm": "instance"}, False),          # per-image statistics
+    ("msan", {"num_stages": 2, "num_blocks": 1, "width": 8}, None),          # exactness unknown
+])
+def test_networks_that_may_not_tile_exactly_get_no_radius(tmp_path, name, kwargs, exact):
+    raw = save_checkpoint(tmp_path / "raw.pt", build(name, **kwargs))
     released = release_checkpoint(raw, tmp_path / "released.pt")
     assert "effective_radius" not in load_checkpoint(released)
     manifest = load_model(released, measure_radius=True)[1]
-    assert manifest.tile_exact is False and manifest.receptive_field is None
+    assert manifest.tile_exact is exact and manifest.receptive_field is None
