@@ -43,23 +43,27 @@ def sample_radii(count: int, r_min: float, r_max: float, alpha: float, rng: np.r
     return (r_min ** e + u * (r_max ** e - r_min ** e)) ** (1.0 / e)
 
 
-def _leaf_colour(palette: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+def _leaf_colours(palette: np.ndarray | None, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` (count, 3) float32 colours: palette entries when a palette is given, else uniform RGB."""
     if palette is not None and len(palette):
-        return palette[int(rng.integers(len(palette)))].astype(np.float32)
-    return rng.random(3).astype(np.float32)
+        return palette[rng.integers(len(palette), size=count)].astype(np.float32)
+    return rng.random((count, 3)).astype(np.float32)
 
 
-def _texture(kind: int, h: int, w: int, colour: np.ndarray, other: np.ndarray,
-             rng: np.random.Generator) -> np.ndarray:
-    """A (h, w, 3) fill: a gradient or a grating between two colours (kind 1, 2)."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    theta = rng.uniform(0, math.pi)
-    along = xx * math.cos(theta) + yy * math.sin(theta)
+def _texture(kind: int, h: int, w: int, colour: np.ndarray, other: np.ndarray, theta: float, period_u: float,
+             phase: float) -> np.ndarray:
+    """A (h, w, 3) fill: a gradient (kind 1) or a grating (kind 2) between two colours.
+
+    ``period_u`` in [0, 1) picks the grating's period between 3 px and the leaf's shorter side."""
+    c, s = math.cos(theta), math.sin(theta)
+    along = np.arange(w, dtype=np.float32)[None, :] * c + np.arange(h, dtype=np.float32)[:, None] * s
     if kind == 1:
-        t = (along - along.min()) / max(float(np.ptp(along)), 1.0)
+        # The extremes of a linear ramp over a rectangle lie at its corners.
+        corners = [0.0, (w - 1) * c, (h - 1) * s, (w - 1) * c + (h - 1) * s]
+        t = (along - min(corners)) / max(max(corners) - min(corners), 1.0)
     else:
-        period = rng.uniform(3.0, max(4.0, min(h, w)))
-        t = 0.5 + 0.5 * np.sin(2 * math.pi * along / period + rng.uniform(0, 2 * math.pi))
+        period = 3.0 + period_u * (max(4.0, min(h, w)) - 3.0)
+        t = 0.5 + 0.5 * np.sin(along * np.float32(2 * math.pi / period) + np.float32(phase))
     return colour + t[..., None] * (other - colour)
 
 
@@ -78,39 +82,55 @@ def dead_leaves(size: int | tuple[int, int], rng: np.random.Generator, *, r_min:
     s = supersample
     H, W = height * s, width * s
     canvas = np.empty((H, W, 3), np.float32)
-    canvas[:] = _leaf_colour(palette, rng)
+    canvas[:] = _leaf_colours(palette, 1, rng)[0]
     # Leaves centred beyond the border too, so that edges do not thin out near it.
     radii = sample_radii(MAX_LEAVES, r_min * s, r_max * s, alpha, rng)
     # Drawn back to front, so the last leaf is on top; enough leaves that the background is gone.
     expected_area = np.cumsum(np.pi * radii ** 2)
     count = int(min(MAX_LEAVES, np.searchsorted(expected_area, 4.0 * H * W) + 1))
+    radii = radii[:count]
+    # Every leaf's parameters in whole arrays: a Python loop of numpy scalar draws cost ~50 us a leaf, and a
+    # 128-px training crop has thousands of leaves (the data engine's slowest source before this).
     kinds = rng.choice(3, size=count, p=TEXTURE_SHARE)
-    for i in range(count):
-        r = float(radii[i])
-        cx, cy = rng.uniform(-r, W + r), rng.uniform(-r, H + r)
-        colour = _leaf_colour(palette, rng)
-        sides = int(rng.integers(3, 9)) if rng.random() < 0.5 else 0   # 0: a disc
-        x0, x1 = max(0, int(cx - r) - 1), min(W, int(cx + r) + 2)
-        y0, y1 = max(0, int(cy - r) - 1), min(H, int(cy + r) + 2)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        if sides:
-            angles = np.sort(rng.uniform(0, 2 * math.pi, sides))
-            poly = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], axis=1)
-        if kinds[i] == 0 or r < 3 * s:
+    cx = rng.uniform(-radii, W + radii)
+    cy = rng.uniform(-radii, H + radii)
+    colours, others = _leaf_colours(palette, count, rng), _leaf_colours(palette, count, rng)
+    sides = np.where(rng.random(count) < 0.5, rng.integers(3, 9, size=count), 0)   # 0: a disc
+    # n independent uniform angles per polygon, sorted (a convex polygon inscribed in the leaf's circle);
+    # the unused slots sort to the end.
+    angles = rng.uniform(0, 2 * math.pi, (count, 8))
+    angles[np.arange(8) >= sides[:, None]] = np.inf
+    angles = np.sort(angles, axis=1)
+    used = np.isfinite(angles)
+    angles[~used] = 0.0
+    vertices = np.stack([cx[:, None] + radii[:, None] * np.cos(angles),
+                         cy[:, None] + radii[:, None] * np.sin(angles)], axis=2)
+    texture = rng.random((count, 3)) * (math.pi, 1.0, 2 * math.pi)       # orientation, period, phase
+    x0s, x1s = np.maximum(0, (cx - radii).astype(int) - 1), np.minimum(W, (cx + radii).astype(int) + 2)
+    y0s, y1s = np.maximum(0, (cy - radii).astype(int) - 1), np.minimum(H, (cy + radii).astype(int) + 2)
+    visible = (x1s > x0s) & (y1s > y0s)
+    flat = (kinds == 0) | (radii < 3 * s)
+    # Integer geometry for OpenCV, rounded once for all leaves (half to even, like Python's round).
+    polys = np.round(vertices).astype(np.int32)
+    centres = np.round(np.stack([cx, cy], axis=1)).astype(int).tolist()
+    disc_r = np.maximum(1, np.round(radii)).astype(int).tolist()
+    flat_colours = colours.astype(np.float64).tolist()
+    for i in np.flatnonzero(visible).tolist():
+        n = int(sides[i])
+        if flat[i]:
             # Flat leaves straight onto the canvas: the bulk of all leaves, and the cheap ones.
-            col = tuple(float(c) for c in colour)
-            if sides:
-                cv2.fillConvexPoly(canvas, np.round(poly).astype(np.int32), col, lineType=cv2.LINE_8)
+            if n:
+                cv2.fillConvexPoly(canvas, polys[i, :n], flat_colours[i], lineType=cv2.LINE_8)
             else:
-                cv2.circle(canvas, (round(cx), round(cy)), max(1, round(r)), col, -1, lineType=cv2.LINE_8)
+                cv2.circle(canvas, centres[i], disc_r[i], flat_colours[i], -1, lineType=cv2.LINE_8)
             continue
+        x0, x1, y0, y1 = int(x0s[i]), int(x1s[i]), int(y0s[i]), int(y1s[i])
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        if sides:
-            cv2.fillConvexPoly(mask, np.round(poly - (x0, y0)).astype(np.int32), 1, lineType=cv2.LINE_8)
+        if n:
+            cv2.fillConvexPoly(mask, np.round(vertices[i, :n] - (x0, y0)).astype(np.int32), 1, lineType=cv2.LINE_8)
         else:
-            cv2.circle(mask, (round(cx - x0), round(cy - y0)), max(1, round(r)), 1, -1, lineType=cv2.LINE_8)
-        fill = _texture(int(kinds[i]), y1 - y0, x1 - x0, colour, _leaf_colour(palette, rng), rng)
+            cv2.circle(mask, (round(cx[i] - x0), round(cy[i] - y0)), disc_r[i], 1, -1, lineType=cv2.LINE_8)
+        fill = _texture(int(kinds[i]), y1 - y0, x1 - x0, colours[i], others[i], *texture[i])
         region = canvas[y0:y1, x0:x1]
         inside = mask.astype(bool)
         region[inside] = fill[inside]
