@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-PROBE = 256                       # gradient probe size: more than twice the support of our edge networks
+PROBE = 256                       # first gradient probe size: four times the radius of our single-stage edge nets
+MAX_PROBE = 1024                  # a U-Net's deep levels reach far; past this the radius is reported unknown
 GREY_LEVELS = 255
 OFFSETS = ((0, 0), (5, -7), (-9, 3))
 
@@ -78,14 +79,29 @@ def effective_radius(tail: np.ndarray, value_span: float) -> int:
     return int(np.argmax(below))
 
 
-def measure_effective_radius(model: torch.nn.Module, *, size: int = PROBE) -> int:
+def measure_effective_radius(model: torch.nn.Module, *, size: int = PROBE, max_size: int = MAX_PROBE) -> int:
     """The effective radius of ``model``'s current weights, in pixels (a float32 copy on the CPU, in eval
-    mode: the caller's module, device and mode are untouched). Raises ``ValueError`` when the influence
-    reaches past the probe (the radius is then unknown, not small)."""
+    mode: the caller's module, device and mode are untouched).
+
+    A probe only sees influence inside itself, and its own borders cut what lies beyond them, so a radius
+    is trusted only when it is at most a quarter of the probe; otherwise the probe doubles (up to
+    ``max_size``). Raises ``ValueError`` when even the largest probe cannot hold the influence (the
+    radius is then unknown, not small)."""
     probe = copy.deepcopy(model).float().cpu().eval()
     for p in probe.parameters():
         p.requires_grad_(False)
-    with torch.enable_grad():
-        tail = tail_by_radius(influence(probe, size=size))
     low, high = probe.input_range                            # type: ignore[attr-defined]
-    return effective_radius(tail, float(high - low))
+    while True:
+        with torch.enable_grad():
+            tail = tail_by_radius(influence(probe, size=size))
+        try:
+            radius = effective_radius(tail, float(high - low))
+        except ValueError:
+            radius = None
+        if radius is not None and 4 * radius <= size:
+            return radius
+        if 2 * size > max_size:
+            raise ValueError(f"the influence reaches past a quarter of a {size}-px probe "
+                             f"(radius {radius if radius is not None else '> ' + str(size // 2)} px): "
+                             "the effective radius is unknown")
+        size *= 2

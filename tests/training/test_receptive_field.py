@@ -43,3 +43,25 @@ def test_measuring_a_model_leaves_the_callers_module_alone():
     net = _Stack(2).train()
     assert measure_effective_radius(net) == 2          # 2 px of support, and its weights use all of it
     assert net.training and all(p.grad is None and p.requires_grad for p in net.parameters())
+
+
+class _Dilated(nn.Module):
+    """One 3x3 convolution dilated by ``reach``: the output sees exactly ``reach`` pixels on each side."""
+
+    input_range = (-1.0, 1.0)
+
+    def __init__(self, reach: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=reach, dilation=reach)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+def test_the_probe_grows_until_it_holds_four_times_the_radius():
+    torch.manual_seed(0)
+    net = _Dilated(40)
+    # A 64-px probe sees the 40-px taps at its border (or not at all); it doubles to 256 to be sure.
+    assert measure_effective_radius(net, size=64, max_size=256) == 40
+    with pytest.raises(ValueError, match="unknown"):
+        measure_effective_radius(net, size=64, max_size=128)
