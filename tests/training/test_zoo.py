@@ -33,7 +33,7 @@ def _tiny(name: str) -> DeblurNet:
 
 
 def test_registry_lists_every_paper_model_and_edge_variant():
-    expected = {"rdafnet-single", "rdafnet-multi", "rdafnet-nano", "rdafnet-small", "msan", "dsanet", "bag", "bag-critic"}
+    expected = {"rdafnet-single", "rdafnet-multi", "rdafnet-nano", "rdafnet-small", "rdafnet-unet-nano", "msan", "dsanet", "bag", "bag-critic"}
     assert expected <= set(list_models())
 
 

@@ -195,14 +195,14 @@ class RDAFStage(nn.Module):
         return _lrelu(self.fuse_skip(torch.cat([shallow, up], dim=1))), (mid, x)
 
 
-def _check_size(net: DeblurNet, x: torch.Tensor) -> None:
+def _check_size(net: DeblurNet, x: torch.Tensor, smallest: int = 4) -> None:
     # Tracing/export sees symbolic shapes; a Python branch on them would bake in this one size.
     if torch.jit.is_tracing() or torch.compiler.is_compiling():
         return
     net.check_input(x)
-    if min(x.shape[-2:]) < 4:
-        # Below 4 the H/2 maps are 1 pixel: reflect padding and InstanceNorm are undefined there.
-        raise ValueError(f"{type(net).__name__} needs H and W of at least 4, got {tuple(x.shape[-2:])}")
+    if min(x.shape[-2:]) < smallest:
+        # Below this the coarsest maps are 1 pixel: reflect padding and InstanceNorm are undefined there.
+        raise ValueError(f"{type(net).__name__} needs H and W of at least {smallest}, got {tuple(x.shape[-2:])}")
 
 
 # Effective receptive field (pixels on each side) of our bundled single-stage RDAFNets, keyed by
@@ -254,6 +254,78 @@ class RDAFNet(DeblurNet):
     def forward_supervised(self, x: torch.Tensor) -> list[torch.Tensor]:
         _check_size(self, x)
         features, _ = self.trunk(x)
+        return [torch.clamp(torch.tanh(self.to_image(features)) + x, -1.0, 1.0)]
+
+
+class RDAFUNet(DeblurNet):
+    """RDAFBs on a four-level U-Net: an edge variant of ours with the receptive field long blur needs.
+
+    The single-stage network runs every block at H/2, so its reach (a 28-33 px effective radius when
+    trained) is about the length of the blur it must undo. Here the blocks run at H/2, H/4, H/8 and H/16,
+    channels doubling at each level, so a block costs the same MACs per frame at every level while the
+    deep ones see far beyond any 30 px streak. RDAFNet's own head and tail stay: a 7x7 shallow conv, a
+    4x4 stride-2 conv down to H/2, a transposed conv back up, a skip fusion and a 7x7 Tanh head with the
+    global residual. Downsampling is a 2x2 stride-2 conv, upsampling a 2x2 stride-2 transposed conv
+    whose output is added to the encoder's features (NAFNet's U-Net); no normalisation, so tiles whose
+    origins sit on multiples of ``pad_multiple`` (the runtime's tiler places them there) equal the whole
+    frame once the overlap covers the receptive field.
+
+    ``widths``: block channels at H/2, H/4, H/8, H/16; ``encoder``/``decoder``: RDAFBs per level at
+    H/2, H/4, H/8; ``middle``: RDAFBs at H/16.
+
+    Example::
+
+        >>> net = RDAFUNet(8, (8, 16, 32, 64), (1, 1, 1), 1, (1, 1, 1)).eval()
+        >>> net(torch.zeros(1, 3, 32, 48)).shape
+        torch.Size([1, 3, 32, 48])
+    """
+
+    architecture = "rdafnet"
+    input_range = (-1.0, 1.0)
+    pad_multiple = 16
+    LEVELS = 4
+
+    def __init__(self, base_channels: int = 16, widths: Sequence[int] = (16, 32, 64, 128),
+                 encoder: Sequence[int] = (1, 1, 1), middle: int = 2, decoder: Sequence[int] = (1, 1, 1),
+                 norm: str = "none") -> None:
+        super().__init__()
+        widths, encoder, decoder = tuple(int(w) for w in widths), tuple(int(n) for n in encoder), tuple(int(n) for n in decoder)
+        if len(widths) != self.LEVELS or len(encoder) != self.LEVELS - 1 or len(decoder) != self.LEVELS - 1:
+            raise ValueError(f"need {self.LEVELS} widths and {self.LEVELS - 1} encoder/decoder block counts, "
+                             f"got widths={widths}, encoder={encoder}, decoder={decoder}")
+        if base_channels < 1 or min(widths) < 1 or min(encoder + decoder) < 0 or middle < 1:
+            raise ValueError("channels must be positive, block counts non-negative and middle >= 1")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.norm = norm
+        self.recorded_kwargs = {"norm": norm}
+        self.shallow = nn.Conv2d(3, base_channels, 7, padding=3, bias=False)
+        self.down = nn.Conv2d(base_channels, widths[0], 4, stride=2, padding=1, bias=False)
+        self.encoders = nn.ModuleList(nn.Sequential(*(RDAFB(w, norm) for _ in range(n))) for w, n in zip(widths, encoder))
+        self.downs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 2, stride=2) for i in range(self.LEVELS - 1))
+        self.middle = nn.Sequential(*(RDAFB(widths[-1], norm) for _ in range(middle)))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(self.LEVELS - 1))
+        self.decoders = nn.ModuleList(nn.Sequential(*(RDAFB(w, norm) for _ in range(n))) for w, n in zip(widths, decoder))
+        self.up = nn.ConvTranspose2d(widths[0], base_channels, 4, stride=2, padding=1, bias=False)
+        self.fuse_skip = nn.Conv2d(2 * base_channels, base_channels, 5, padding=2, bias=False)
+        self.to_image = nn.Conv2d(base_channels, 3, 7, padding=3, bias=False)
+        self.tile_exact = norm != "instance"
+        self.receptive_field: int | None = None
+
+    def forward_supervised(self, x: torch.Tensor) -> list[torch.Tensor]:
+        _check_size(self, x, 2 * self.pad_multiple)
+        shallow = _lrelu(self.shallow(x))
+        y = _lrelu(self.down(shallow))
+        skips = []
+        for encode, down in zip(self.encoders, self.downs):
+            y = encode(y)
+            skips.append(y)
+            y = down(y)
+        y = self.middle(y)
+        for i in reversed(range(self.LEVELS - 1)):
+            y = self.decoders[i](self.ups[i](y) + skips[i])
+        up = _lrelu(self.up(y))
+        features = _lrelu(self.fuse_skip(torch.cat([shallow, up], dim=1)))
         return [torch.clamp(torch.tanh(self.to_image(features)) + x, -1.0, 1.0)]
 
 
@@ -442,3 +514,10 @@ def rdafnet_small(**overrides: object) -> RDAFNet:
           summary="edge RDAFNet: 5 RDAFBs at 24 channels (H/2), no norm; projected 30 ms at 720p on Orin NX")
 def rdafnet_nano(**overrides: object) -> RDAFNet:
     return RDAFNet(**{"base_channels": 12, "num_blocks": 5, "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]
+
+
+@register("rdafnet-unet-nano", paper=PAPER,
+          summary="edge RDAFNet U-Net: RDAFBs at H/2..H/16 (16-128 channels), no norm")
+def rdafnet_unet_nano(**overrides: object) -> RDAFUNet:
+    return RDAFUNet(**{"base_channels": 16, "widths": (16, 32, 64, 128), "encoder": (1, 1, 1), "middle": 2,
+                       "decoder": (1, 1, 1), "norm": EDGE_NORM, **overrides})  # type: ignore[arg-type]
