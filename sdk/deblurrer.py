@@ -168,15 +168,24 @@ class Deblurrer:
 
     def _fit_overlap(self, limits: Any) -> int:
         """The requested overlap, raised to what makes tiles exact for a local network of known receptive
-        field (manifest), then fitted into the model's largest tile (with a warning when reduced)."""
+        field (manifest), then fitted into the largest tile: the model's, or the caller's forced ``tile``
+        when smaller (with a warning when reduced)."""
         m = self.manifest
         wanted = overlap_for_model(self._requested_overlap, m.receptive_field, m.tile_exact, m.pad_multiple)
-        fitted = fit_overlap(wanted, limits.max_hw, m.pad_multiple)
-        if m.receptive_field is not None and m.tile_exact is not False and fitted < exact_overlap(
-                m.receptive_field, m.pad_multiple):
-            warnings.warn(f"{m.variant}: its receptive field ({m.receptive_field} px) needs tile_overlap >= "
-                          f"{exact_overlap(m.receptive_field, m.pad_multiple)} for tiles to equal the whole frame; "
-                          f"the model's largest tile allows {fitted}, so tiled frames may show seams",
+        largest, whose = limits.max_hw, "the model's largest tile"
+        if self._tile is not None and wanted >= min(self._tile) // m.pad_multiple * m.pad_multiple:
+            # plan_tiles takes any overlap below the tile; one at or above it would make every tiled frame
+            # raise, so fit it as into a model's largest tile (twice the overlap plus one multiple).
+            cap = limits.max_hw or self._tile
+            largest = (min(self._tile[0], cap[0]), min(self._tile[1], cap[1]))
+            whose = f"tile={largest[0]}x{largest[1]}"
+        radius = m.receptive_field if m.tile_exact is not False else None
+        # For a network of known reach the warning below says more than fit_overlap's would.
+        fitted = fit_overlap(wanted, largest, m.pad_multiple, warn=radius is None)
+        if radius is not None and fitted < exact_overlap(radius, m.pad_multiple):
+            warnings.warn(f"{m.variant}: its receptive field ({radius} px) needs tile_overlap >= "
+                          f"{exact_overlap(radius, m.pad_multiple)} for tiles to equal the whole frame; "
+                          f"{whose} allows {fitted}, so tiled frames may show seams",
                           UserWarning, stacklevel=4)
         return fitted
 

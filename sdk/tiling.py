@@ -138,8 +138,8 @@ def overlap_for_model(requested: int, receptive_field: int | None, tile_exact: b
     return max(requested, exact_overlap(receptive_field, multiple))
 
 
-def fit_overlap(overlap: int, max_hw: tuple[int, int] | None, multiple: int = 1) -> int:
-    """``overlap``, reduced (with a warning) when the model's largest tile could not hold it twice.
+def fit_overlap(overlap: int, max_hw: tuple[int, int] | None, multiple: int = 1, *, warn: bool = True) -> int:
+    """``overlap``, reduced (with a warning unless ``warn`` is False) when the largest tile could not hold it twice.
 
     A model whose profile stops at 64x64 cannot use 72-pixel tiles, which the default overlap of 32
     would need; 24 pixels of overlap fit (24 + 8 + 24 <= 64 with a multiple of 8).
@@ -148,9 +148,10 @@ def fit_overlap(overlap: int, max_hw: tuple[int, int] | None, multiple: int = 1)
     if max_hw is None or min_blend_tile(overlap, multiple) <= min(max_hw):
         return overlap
     fitted = largest_overlap(min(max_hw), multiple)
-    warnings.warn(f"tile_overlap={overlap} does not fit the model's largest tile {max_hw[0]}x{max_hw[1]} "
-                  f"(tiles need twice the overlap plus {multiple}); using tile_overlap={fitted}",
-                  UserWarning, stacklevel=3)
+    if warn:
+        warnings.warn(f"tile_overlap={overlap} does not fit the largest tile {max_hw[0]}x{max_hw[1]} "
+                      f"(tiles need twice the overlap plus {multiple}); using tile_overlap={fitted}",
+                      UserWarning, stacklevel=3)
     return fitted
 
 

@@ -100,3 +100,18 @@ def test_manifest_refuses_a_negative_receptive_field():
         manifest(receptive_field=-1)
     with pytest.raises(sdk.ManifestError, match="tile_exact"):
         manifest(tile_exact="yes")
+
+
+def test_a_forced_tile_too_small_for_the_exact_overlap_fits_the_overlap_and_warns_once(tmp_path, frame):
+    # A declared 20-px reach asks for an 80-px overlap; tile=48 holds at most 20 (20 + 4 + 20 <= 48).
+    path = conv_stack(tmp_path / "far_rf.onnx", receptive_field=20, tile_exact=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runner = sdk.Deblurrer(path, device="cpu", threads=1, tile=48)
+    assert runner.tile_overlap == 20
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1 and "needs tile_overlap >= 80" in messages[0] and "tile=48x48 allows 20" in messages[0]
+    out = runner.process(frame)                      # before: plan_tiles raised (tile 48 <= overlap 80)
+    whole = sdk.Deblurrer(path, device="cpu", threads=1).process(frame)
+    assert out.shape == frame.shape
+    assert np.abs(out.astype(int) - whole.astype(int)).max() <= 1    # the real 3-px reach fits in 20
