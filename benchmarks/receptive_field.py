@@ -28,19 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from training.receptive_field import GREY_LEVELS, effective_radius, influence, probe_frame, tail_by_radius
+from training.receptive_field import GREY_LEVELS, grown_tail, probe_frame
 
 from .devices import detect_device, library_versions
 from .norm_variants import RESULTS
 from .report import write_json_and_markdown
 
-TILE_FRAME = (512, 768)
+def tile_frame(tile: int) -> tuple[int, int]:
+    """The photo the sweep tiles: 512x768 for 256-px tiles, and for larger tiles room for two rows of
+    tiles and three columns once the overlap is large."""
+    return max(512, tile + tile // 2), max(768, 2 * tile)
 
 
 def tile_sweep(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> list[dict[str, Any]]:
     import sdk
 
-    frame = probe_frame(*TILE_FRAME)
+    frame = probe_frame(*tile_frame(tile))
     whole = sdk.Deblurrer(checkpoint, backend="torch", device="cpu", max_pixels=frame.shape[0] * frame.shape[1])
     reference = whole.process(frame).astype(np.int16)
     rows = []
@@ -53,7 +56,7 @@ def tile_sweep(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) ->
     return rows
 
 
-def measure(checkpoint: Path, overlaps: Sequence[int]) -> dict[str, Any]:
+def measure(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> dict[str, Any]:
     import torch
 
     from training.checkpoint import load_model
@@ -61,9 +64,7 @@ def measure(checkpoint: Path, overlaps: Sequence[int]) -> dict[str, Any]:
     torch.set_num_threads(1)
     model, _ = load_model(checkpoint)
     model.eval()
-    grad = influence(model)
-    tail = tail_by_radius(grad)
-    span = float(model.input_range[1] - model.input_range[0])
+    probe, tail, radius = grown_tail(model)         # the probe grows until it holds 4x the radius
     support = int(np.nonzero(tail > 0)[0].max()) + 1 if (tail > 0).any() else 0
     device = detect_device("cpu")
     return {
@@ -71,10 +72,12 @@ def measure(checkpoint: Path, overlaps: Sequence[int]) -> dict[str, Any]:
         "device": device.name, "slug": device.slug, "versions": library_versions(),
         "load_average": list(map(float, Path("/proc/loadavg").read_text().split()[:3])),
         "checkpoint": str(checkpoint), "variant": model.model_name, "model_kwargs": dict(model.model_kwargs),
-        "support_px": support, "effective_radius_px": effective_radius(tail, span),
+        "probe_px": probe, "support_px": support, "effective_radius_px": radius,
         "bound_grey_levels_by_radius": {r: float(tail[r] * GREY_LEVELS) for r in
-                                        (0, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64) if r < len(tail)},
-        "tile_sweep": tile_sweep(checkpoint, overlaps),
+                                        (0, 2, 4, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256)
+                                        if r < len(tail)},
+        "tile": tile, "tile_frame": list(tile_frame(tile)),
+        "tile_sweep": tile_sweep(checkpoint, overlaps, tile=tile),
     }
 
 
@@ -82,14 +85,17 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Receptive field of {result['variant']} {result['model_kwargs']} ({result['date']})", "",
              f"Checkpoint `{result['checkpoint']}`. Machine: {result['device']} (shared; load average "
              f"{result['load_average']}). Versions: {result['versions']}.", "",
-             f"- theoretical support: **{result['support_px']} px** (largest distance with a non-zero gradient)",
+             f"- theoretical support: **{result['support_px']} px** (largest distance with a non-zero gradient "
+             f"inside the {result.get('probe_px', 256)}-px probe)",
              f"- effective radius: **{result['effective_radius_px']} px** (content beyond it moves an output by "
              "under half a grey level, first order, whatever it is)", "",
              "| radius R (px) | worst-case change from everything beyond R (grey levels, first order) |",
              "|---:|---:|"]
     lines += [f"| {r} | {v:.3f} |" for r, v in result["bound_grey_levels_by_radius"].items()]
-    lines += ["", "Tiled (`sdk.Deblurrer(tile=256)`, torch CPU) vs whole frame on a "
-              f"{TILE_FRAME[1]}x{TILE_FRAME[0]} blurred photo:", "",
+    tile = result.get("tile", 256)
+    height, width = result.get("tile_frame", tile_frame(tile))
+    lines += ["", f"Tiled (`sdk.Deblurrer(tile={tile})`, torch CPU) vs whole frame on a "
+              f"{width}x{height} blurred photo:", "",
               "| tile_overlap | max grey levels | mean | pixels that differ |", "|---:|---:|---:|---:|"]
     lines += [f"| {r['overlap']} | {r['max']} | {r['mean']:.4f} | {100 * r['share_off']:.2f}% |"
               for r in result["tile_sweep"]]
@@ -100,11 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--overlaps", type=int, nargs="+", default=[0, 8, 16, 32, 64])
+    parser.add_argument("--tile", type=int, default=256, help="tile size of the sweep (default 256)")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results/<machine>)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results files")
     parser.add_argument("--suffix", default="", help="results file name suffix, e.g. -campaign-5000")
     args = parser.parse_args(argv)
-    result = measure(args.checkpoint, args.overlaps)
+    result = measure(args.checkpoint, args.overlaps, tile=args.tile)
     out = args.out or RESULTS / result["slug"]
     write_json_and_markdown(out, f"receptive-field-{result['variant']}{args.suffix}", result, markdown(result),
                             overwrite=args.overwrite)

@@ -79,18 +79,13 @@ def effective_radius(tail: np.ndarray, value_span: float) -> int:
     return int(np.argmax(below))
 
 
-def measure_effective_radius(model: torch.nn.Module, *, size: int = PROBE, max_size: int = MAX_PROBE) -> int:
-    """The effective radius of ``model``'s current weights, in pixels (a float32 copy on the CPU, in eval
-    mode: the caller's module, device and mode are untouched).
-
-    A probe only sees influence inside itself, and its own borders cut what lies beyond them, so a radius
-    is trusted only when it is at most a quarter of the probe; otherwise the probe doubles (up to
-    ``max_size``). Raises ``ValueError`` when even the largest probe cannot hold the influence (the
-    radius is then unknown, not small)."""
+def grown_tail(model: torch.nn.Module, *, size: int = PROBE, max_size: int = MAX_PROBE) -> tuple[int, np.ndarray, int]:
+    """``(probe size, tail, effective radius)`` of ``model``'s current weights (see
+    :func:`measure_effective_radius`, which this measures for)."""
     probe = copy.deepcopy(model).float().cpu().eval()
     for p in probe.parameters():
         p.requires_grad_(False)
-    low, high = probe.input_range                            # type: ignore[attr-defined]
+    low, high = probe.input_range                            # type: ignore[attr-defined, misc]
     while True:
         with torch.enable_grad():
             tail = tail_by_radius(influence(probe, size=size))
@@ -99,9 +94,20 @@ def measure_effective_radius(model: torch.nn.Module, *, size: int = PROBE, max_s
         except ValueError:
             radius = None
         if radius is not None and 4 * radius <= size:
-            return radius
+            return size, tail, radius
         if 2 * size > max_size:
             raise ValueError(f"the influence reaches past a quarter of a {size}-px probe "
                              f"(radius {radius if radius is not None else '> ' + str(size // 2)} px): "
                              "the effective radius is unknown")
         size *= 2
+
+
+def measure_effective_radius(model: torch.nn.Module, *, size: int = PROBE, max_size: int = MAX_PROBE) -> int:
+    """The effective radius of ``model``'s current weights, in pixels (a float32 copy on the CPU, in eval
+    mode: the caller's module, device and mode are untouched).
+
+    A probe only sees influence inside itself, and its own borders cut what lies beyond them, so a radius
+    is trusted only when it is at most a quarter of the probe; otherwise the probe doubles (up to
+    ``max_size``). Raises ``ValueError`` when even the largest probe cannot hold the influence (the
+    radius is then unknown, not small)."""
+    return grown_tail(model, size=size, max_size=max_size)[2]
