@@ -30,7 +30,7 @@ import numpy as np
 
 from training.receptive_field import GREY_LEVELS, grown_tail, probe_frame
 
-from .devices import detect_device, library_versions
+from .devices import detect_device, library_versions, notable_cpu_flags
 from .norm_variants import RESULTS
 from .report import write_json_and_markdown
 
@@ -69,7 +69,7 @@ def measure(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> di
     device = detect_device("cpu")
     return {
         "benchmark": "receptive-field", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": device.name, "slug": device.slug, "versions": library_versions(),
+        "device": device.name, "slug": device.slug, "cpu_flags": notable_cpu_flags(), "versions": library_versions(),
         "load_average": list(map(float, Path("/proc/loadavg").read_text().split()[:3])),
         "checkpoint": str(checkpoint), "variant": model.model_name, "model_kwargs": dict(model.model_kwargs),
         "probe_px": probe, "support_px": support, "effective_radius_px": radius,
@@ -83,7 +83,8 @@ def measure(checkpoint: Path, overlaps: Sequence[int], *, tile: int = 256) -> di
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Receptive field of {result['variant']} {result['model_kwargs']} ({result['date']})", "",
-             f"Checkpoint `{result['checkpoint']}`. Machine: {result['device']} (shared; load average "
+             f"Checkpoint `{result['checkpoint']}`. Machine: {result['device']} (CPU flags: "
+             f"{', '.join(result.get('cpu_flags', [])) or 'not recorded'}; shared, load average "
              f"{result['load_average']}). Versions: {result['versions']}.", "",
              f"- theoretical support: **{result['support_px']} px** (largest distance with a non-zero gradient "
              f"inside the {result.get('probe_px', 256)}-px probe)",

@@ -24,4 +24,5 @@ def test_a_measured_radius_bounds_what_the_tile_sweep_sees(tmp_path):
     no_overlap, wide = result["tile_sweep"]
     # Zero overlap: every tile border is a seam; 64 px (a 16-px margin) holds this net's reach.
     assert no_overlap["max"] > wide["max"] and wide["max"] <= 2, result["tile_sweep"]
+    assert isinstance(result["cpu_flags"], list) and "CPU flags:" in markdown(result)
     assert "tile=128" in markdown(result)
