@@ -20,6 +20,7 @@ CONFIGS = {
     "rdafnet-multi": {"base_channels": 8, "blocks_per_stage": (2, 2, 2)},
     "rdafnet-small": {"num_blocks": 2},
     "rdafnet-nano": {"num_blocks": 2},
+    "rdafnet-unet-nano": {"base_channels": 8, "widths": (8, 16, 32, 64), "middle": 1},
     "msan": {"num_stages": 2, "num_blocks": 1, "width": 8},
     "dsanet": {"widths": (8, 16, 32), "num_resblocks": 1},
     "bag": {"base_channels": 8, "num_modules": 1, "growth": 4, "dense_layers": 2},

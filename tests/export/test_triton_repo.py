@@ -47,7 +47,7 @@ def test_bundled_onnx_repository_parses_with_tritons_schema(tmp_path, capsys):
     # The manifest sits beside the model as the SDK's sidecar, so the SDK can open the repository's model too.
     model = repo / "deblur" / "1" / "model.onnx"
     assert Manifest.read_sidecar(model) == Manifest.read_onnx(sdk.default_model_path())
-    assert sdk.Deblurrer(model).manifest.variant == "rdafnet-nano"
+    assert sdk.Deblurrer(model).manifest.variant == "rdafnet-unet-nano"
     notes = (repo / "README.md").read_text()
     assert "docker run --rm --gpus all" in notes and "nvcr.io/nvidia/tritonserver" in notes
     assert "did not run Triton" in notes

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 import sdk
 from sdk.bundled import bundled_models
 from sdk.cli.demo import load_demo_image, make_demo_clip, psnr
 
 
-def test_bundled_model_is_the_trained_nano_with_its_manifest():
+# The default's effective radius, measured on its weights by `python -m training.release` (MODEL_CARD.md).
+DEFAULT_RADIUS = 133
+
+
+def test_bundled_model_is_the_trained_unet_nano_with_its_manifest():
     deblur = sdk.Deblurrer()
     m = deblur.info.manifest
     assert sdk.default_model_path().name == "default.onnx"
-    assert (m.architecture, m.variant, m.value_range, m.pad_multiple) == ("rdafnet", "rdafnet-nano", (-1.0, 1.0), 2)
+    assert (m.architecture, m.variant, m.value_range, m.pad_multiple) == ("rdafnet", "rdafnet-unet-nano", (-1.0, 1.0), 16)
+    assert (m.tile_exact, m.receptive_field) == (True, DEFAULT_RADIUS)
     assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64
 
 
@@ -42,15 +48,26 @@ def test_bundled_model_leaves_a_sharp_photo_nearly_unchanged():
 
 
 def test_bundled_model_tiles_match_the_whole_frame_within_two_grey_levels():
-    # Issue 11's goal for the default: no per-image statistics, and the runtime's default overlap
-    # (4 x the measured 33-px effective radius) makes 256-px tiles equal the whole frame (measured: 1 level).
-    blurred = cv2.blur(load_demo_image(), (15, 1))    # 480x320: tiles split it both ways
+    # Issue 11's goal for the default: no per-image statistics, and the runtime's default overlap (4 x the
+    # measured effective radius) makes tiles that can hold it equal the whole frame. The U-Net reaches far,
+    # so those tiles are large: twice the overlap and two multiples of 16.
+    overlap = -(-4 * DEFAULT_RADIUS // 16) * 16
+    tile = 2 * overlap + 32
+    photo = cv2.resize(load_demo_image(), (1440, 960), interpolation=cv2.INTER_CUBIC)
+    blurred = cv2.blur(photo, (15, 1))
     whole = sdk.Deblurrer().process(blurred)
-    tiled_runner = sdk.Deblurrer(tile=256)
+    tiled_runner = sdk.Deblurrer(tile=tile)
+    assert tiled_runner.tile_overlap == overlap
+    assert tiled_runner._plan((960, 1440)).count == 2           # it really is tiled: two columns
     tiled = tiled_runner.process(blurred)
-    m = tiled_runner.manifest
-    assert (m.tile_exact, m.receptive_field, tiled_runner.tile_overlap) == (True, 33, 132)
     assert np.abs(whole.astype(np.int16) - tiled.astype(np.int16)).max() <= 2
+
+
+def test_bundled_model_says_when_forced_small_tiles_cannot_hold_its_reach():
+    with pytest.warns(UserWarning, match=r"needs tile_overlap >= \d+ .* tile=256x256 allows 112"):
+        runner = sdk.Deblurrer(tile=256)
+    blurred = cv2.blur(load_demo_image(), (15, 1))
+    assert runner.process(blurred).shape == blurred.shape
 
 
 def test_the_package_ships_the_fast_default_and_the_small_model():
