@@ -33,6 +33,9 @@ from .report import refuse_overwrite, results_pair, write_json_and_markdown
 
 ENGINE_SETS = ("motion-9-21", "motion-3-5", "sharp")
 GOALS = {"motion-9-21": ("gain_db", 3.0), "motion-3-5": ("gain_db", 0.0), "sharp": ("output_psnr", 35.0)}
+# "No loss on the existing held-out synthetic split": the first bundled model's gain on all its test pairs.
+SYNTH_BASELINE_DB = 0.65
+SYNTH_PAIRS = 360
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -68,7 +71,10 @@ def markdown(result: dict[str, Any]) -> str:
     for name, s in result["sets"].items():
         goal = GOALS.get(name)
         if goal is None and name == "synth-heldout":
-            goal_text, met = "no loss vs the earlier model (+0.65 dB on all 360)", ""
+            goal_text = f"no loss vs the first model (+{SYNTH_BASELINE_DB:.2f} dB on all {SYNTH_PAIRS})"
+            # A subset's mean is not comparable with the baseline's mean over every pair.
+            met = ("yes" if s["gain_db"] >= SYNTH_BASELINE_DB else "no") if int(s["images"]) == SYNTH_PAIRS \
+                else "not comparable: a subset"
         elif goal is None:
             goal_text, met = "", ""
         else:

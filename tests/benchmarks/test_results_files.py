@@ -48,6 +48,18 @@ def test_quality_goals_table_marks_met_goals_and_leaves_the_sharp_sets_gain_empt
     assert rows["sharp"][4] == "" and rows["sharp"][-1] == "yes"                    # 36.47 dB >= 35 dB
 
 
+def test_quality_goals_judges_no_loss_on_the_whole_synth_split_only():
+    def row(images, gain):
+        synth = {"images": images, "input_psnr": 26.35, "output_psnr": 26.35 + gain, "input_ssim": 0.76,
+                 "output_ssim": 0.80, "gain_db": gain}
+        text = quality_goals.markdown({"model": "m.onnx", "date": "d", "device": "cpu", "cpu_flags": [], "count": 60,
+                                       "size": 256, "versions": {}, "sets": {"synth-heldout": synth}})
+        line = next(line for line in text.splitlines() if line.startswith("| synth-heldout"))
+        return line.split("|")[-2].strip()
+    assert row(360, 0.70) == "yes" and row(360, 0.60) == "no"       # the first model: +0.65 dB on all 360
+    assert row(60, 0.90) == "not comparable: a subset"
+
+
 def test_model_swap_times_models_interleaved_and_writes_the_pair(tmp_path):
     from benchmarks import model_swap
     from sdk import default_model_path
